@@ -1,0 +1,76 @@
+"""``dbhealth-demo``: create, seed and exercise the WedSync-like demo database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+import psycopg
+
+from .load import LoadPlan, run_load
+from .seed import SeedScale, apply_schema, is_seeded, seed
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/wedsync"
+
+
+def ensure_database(dsn: str) -> bool:
+    """Create the database named in ``dsn`` when it does not exist; True if created."""
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    name = str(info.get("dbname", "wedsync"))
+    admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+        return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dbhealth-demo", description=__doc__)
+    parser.add_argument("--dsn", default=DEFAULT_DSN, help="demo database (created if missing)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("seed", help="create the schema and fill it (skipped when already seeded)")
+    s.add_argument("--weddings", type=int, default=SeedScale.weddings)
+    s.add_argument("--guests-per-wedding", type=int, default=SeedScale.guests_per_wedding)
+    s.add_argument("--weddings-today", type=int, default=SeedScale.weddings_today)
+    s.add_argument("--extra-tables", type=int, default=0,
+                   help="extra small tables, for a production-like catalog (benchmarks use 150)")
+    s.add_argument("--today", type=date.fromisoformat, default=date.today())
+    s.add_argument("--force", action="store_true", help="drop and re-create the demo tables first")
+    ld = sub.add_parser("load", help="generate query traffic and idle / idle-in-transaction sessions")
+    ld.add_argument("--duration", type=float, default=LoadPlan.duration_seconds)
+    ld.add_argument("--clients", type=int, default=LoadPlan.clients)
+    ld.add_argument("--rate", type=float, default=LoadPlan.rate_per_client)
+    ld.add_argument("--idle", type=int, default=LoadPlan.idle_sessions)
+    ld.add_argument("--idle-in-transaction", type=int, default=LoadPlan.idle_in_transaction_sessions)
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "seed":
+            if ensure_database(args.dsn):
+                print("demo: created the database")
+            with psycopg.connect(args.dsn, autocommit=True) as conn:
+                if args.force:
+                    conn.execute("DROP TABLE IF EXISTS payments, guests, bookings, weddings, "
+                                 "couples, vendors, venues, user_profiles CASCADE")
+                apply_schema(conn)
+                if is_seeded(conn):
+                    print("demo: already seeded (use --force to start again)")
+                    return 0
+                seed(conn, SeedScale(args.weddings, args.guests_per_wedding, args.weddings_today,
+                                     args.extra_tables), args.today)
+            print("demo: seeded")
+        else:
+            run_load(args.dsn, LoadPlan(args.duration, args.clients, args.rate, args.idle,
+                                        args.idle_in_transaction))
+    except psycopg.OperationalError as exc:
+        print(f"demo: cannot reach the database: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Three cache tiers in front of the database, so scrapes never multiply queries.
+
+- L1: the last snapshot in this process (``cache.l1_ttl_seconds``).
+- L2: the last snapshot in Redis, shared by every exporter replica
+  (``cache.l2_ttl_seconds``, ``l2_wedding_day_ttl_seconds`` on wedding days),
+  with single-flight: one replica holds a short Redis lock and collects while the
+  others wait for its snapshot. Inside a process, concurrent scrapes share one
+  in-flight collection. So N replicas x M Prometheus servers cause at most one
+  collection per TTL.
+- L3: history rows in PostgreSQL (see ``audit.py``).
+
+Redis is optional. When it is unreachable the exporter stops asking it for
+``redis.retry_after_seconds`` (a scrape must not pay a timeout every time) and
+serves from L1. Degraded snapshots (database down, a collector failed) are
+kept only ``cache.error_ttl_seconds`` so recovery shows quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+
+from .scrape import CheckResult, Scraper, Snapshot, render
+from .settings import CacheSettings, RedisSettings, mask_url
+
+log = logging.getLogger(__name__)
+
+_UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+class RedisTier:
+    def __init__(self, settings: RedisSettings, namespace: str):
+        assert settings.url
+        self.settings = settings
+        self.client = redis.Redis.from_url(
+            settings.url, socket_timeout=settings.socket_timeout_seconds,
+            socket_connect_timeout=settings.socket_timeout_seconds, health_check_interval=0)
+        self.snapshot_key = f"{settings.key_prefix}:{namespace}:snapshot"
+        self.lock_key = f"{settings.key_prefix}:{namespace}:collecting"
+        self._down_until = 0.0
+        self.errors = 0
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        self.errors += 1
+        if self.available:
+            log.warning("redis %s unavailable (%s); serving from the in-process cache for %.0fs",
+                        mask_url(self.settings.url or ""), type(exc).__name__,
+                        self.settings.retry_after_seconds)
+        self._down_until = time.monotonic() + self.settings.retry_after_seconds
+
+    def get(self) -> Snapshot | None:
+        try:
+            raw = self.client.get(self.snapshot_key)
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            return Snapshot.from_json(raw)  # type: ignore[arg-type]
+        except (ValueError, TypeError, KeyError):
+            log.warning("ignoring an unreadable snapshot in redis (written by another version?)")
+            return None
+
+    def put(self, snapshot: Snapshot, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        try:
+            self.client.set(self.snapshot_key, snapshot.to_json(), px=max(1, int(ttl * 1000)))
+        except redis.RedisError as exc:
+            self._failed(exc)
+
+    def try_lock(self, token: str, ttl: float) -> bool | None:
+        """True: we collect. False: someone else does. None: Redis is unusable."""
+        try:
+            return bool(self.client.set(self.lock_key, token, nx=True, px=max(1, int(ttl * 1000))))
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return None
+
+    def unlock(self, token: str) -> None:
+        try:
+            self.client.eval(_UNLOCK, 1, self.lock_key, token)
+        except redis.RedisError as exc:
+            self._failed(exc)
+
+    def lock_held(self) -> bool:
+        try:
+            return bool(self.client.exists(self.lock_key))
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return False
+
+
+@dataclass
+class CacheStats:
+    hits: dict[str, int] = field(default_factory=lambda: {"l1": 0, "l2": 0, "shared": 0})
+    misses: int = 0
+    collections: int = 0
+    stale_served: int = 0
+
+
+@dataclass
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Snapshot | None = None
+
+
+class SnapshotCache:
+    def __init__(self, settings: CacheSettings, scraper: Scraper, redis_tier: RedisTier | None,
+                 on_collected: Callable[[Snapshot], None] | None = None):
+        self.settings = settings
+        self.scraper = scraper
+        self.redis = redis_tier
+        self.on_collected = on_collected
+        self.stats = CacheStats()
+        self._l1: Snapshot | None = None
+        self._lock = threading.Lock()
+        self._flight: _Flight | None = None
+
+    @property
+    def last(self) -> Snapshot | None:
+        return self._l1
+
+    def _fresh(self, snap: Snapshot, ttl: float) -> bool:
+        if snap.status != "healthy":
+            ttl = min(ttl, self.settings.error_ttl_seconds)
+        return snap.age() <= ttl
+
+    def _l2_ttl(self, snap: Snapshot | None) -> float:
+        wedding = snap.wedding_day if snap is not None else True
+        return self.settings.l2_wedding_day_ttl_seconds if wedding else self.settings.l2_ttl_seconds
+
+    def get(self, deadline: float) -> tuple[Snapshot, str]:
+        """The snapshot to serve and where it came from (l1, l2, shared, collected, stale)."""
+        with self._lock:
+            snap = self._l1
+            if snap is not None and self._fresh(snap, self.settings.l1_ttl_seconds):
+                self.stats.hits["l1"] += 1
+                return snap, "l1"
+            flight = self._flight
+            leader = flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+        if not leader:
+            flight.done.wait(timeout=max(0.0, deadline - time.monotonic()))
+            if flight.result is not None:
+                self.stats.hits["shared"] += 1
+                return flight.result, "shared"
+            return self._stale(), "stale"
+        try:
+            snap, source = self._fill(deadline)
+            flight.result = snap
+            self._l1 = snap
+            return snap, source
+        finally:
+            with self._lock:
+                self._flight = None
+            flight.done.set()
+
+    def _fill(self, deadline: float) -> tuple[Snapshot, str]:
+        tier = self.redis if self.redis is not None and self.redis.available else None
+        if tier is None:
+            return self._collect(deadline), "collected"
+        shared = tier.get()
+        if shared is not None and self._fresh(shared, self._l2_ttl(shared)):
+            self.stats.hits["l2"] += 1
+            return shared, "l2"
+        token = uuid.uuid4().hex
+        lock_ttl = max(0.5, deadline - time.monotonic())
+        locked = tier.try_lock(token, lock_ttl)
+        if locked is False:
+            waited = self._wait_for_peer(tier, shared.collected_at if shared else 0.0, deadline)
+            if waited is not None:
+                self.stats.hits["l2"] += 1
+                return waited, "l2"
+            locked = None  # the peer did not deliver in time: collect ourselves
+        try:
+            snap = self._collect(deadline)
+            if tier.available:
+                tier.put(snap, max(self.settings.l2_ttl_seconds,
+                                   self.settings.l2_wedding_day_ttl_seconds))
+            return snap, "collected"
+        finally:
+            if locked:
+                tier.unlock(token)
+
+    def _wait_for_peer(self, tier: RedisTier, seen: float, deadline: float) -> Snapshot | None:
+        # Leave ourselves enough time to collect if the peer dies mid-collection.
+        give_up = deadline - min(2.0, max(0.0, deadline - time.monotonic()) / 2)
+        pause = 0.002
+        while time.monotonic() < give_up and tier.available:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            snap = tier.get()
+            if snap is not None and snap.collected_at > seen:
+                return snap
+            if not tier.lock_held():
+                snap = tier.get()
+                return snap if snap is not None and snap.collected_at > seen else None
+        return None
+
+    def _collect(self, deadline: float) -> Snapshot:
+        self.stats.misses += 1
+        self.stats.collections += 1
+        snap = self.scraper.collect(deadline)
+        if self.on_collected is not None:
+            try:
+                self.on_collected(snap)
+            except Exception:  # history is best effort; serving metrics is not
+                log.exception("post-collection hook failed")
+        return snap
+
+    def _stale(self) -> Snapshot:
+        self.stats.stale_served += 1
+        if self._l1 is not None:
+            return self._l1
+        return Snapshot(collected_at=time.time(), up=False,
+                        exposition=render([]), checks={"collection": CheckResult(
+                            False, 0.0, "collection still running at the scrape deadline")})
+
+
+def namespace_for(database_url: str, collectors: list[str]) -> str:
+    """Replicas watching the same database with the same collectors share one L2 entry."""
+    digest = hashlib.sha256((mask_url(database_url) + "|" + ",".join(sorted(collectors))).encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,116 @@
+"""``dbhealth-exporter``: serve metrics, apply migrations, or check a configuration.
+
+Flags follow the Prometheus style and override the YAML file and the
+environment (defaults → YAML → environment → flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from . import __version__
+from .collectors import COLLECTOR_DEFAULTS
+from .errors import ConfigError
+from .migrate import migrate
+from .settings import Settings, load_settings
+
+log = logging.getLogger("exporter")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dbhealth-exporter", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="serve",
+                        choices=["serve", "migrate", "check-config"],
+                        help="serve (default); migrate: create/upgrade the history table; "
+                             "check-config: validate and print the effective settings")
+    parser.add_argument("--config.file", dest="config_file", metavar="PATH",
+                        help="YAML settings file (also DBHEALTH_CONFIG)")
+    parser.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
+                        help="address to serve on (default 0.0.0.0:9188)")
+    parser.add_argument("--database.url", dest="database_url", metavar="DSN",
+                        help="monitored database (also DBHEALTH_DATABASE_URL)")
+    parser.add_argument("--redis.url", dest="redis_url", metavar="URL",
+                        help="shared L2 cache (also DBHEALTH_REDIS_URL); optional")
+    parser.add_argument("--log.level", dest="log_level", metavar="LEVEL",
+                        help="debug, info, warning or error")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    for name in COLLECTOR_DEFAULTS:
+        parser.add_argument(f"--collector.{name}", dest=f"collector_{name}",
+                            action=argparse.BooleanOptionalAction, default=None,
+                            help=f"enable the {name} collector")
+    return parser
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.listen_address:
+        out.setdefault("web", {})["listen_address"] = args.listen_address
+    if args.database_url:
+        out.setdefault("database", {})["url"] = args.database_url
+    if args.redis_url:
+        out.setdefault("redis", {})["url"] = args.redis_url
+    if args.log_level:
+        out["log_level"] = args.log_level
+    toggles = {name: getattr(args, f"collector_{name}") for name in COLLECTOR_DEFAULTS}
+    toggles = {k: v for k, v in toggles.items() if v is not None}
+    if toggles:
+        out["collectors"] = toggles
+    return out
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config_file, overrides=flag_overrides(args))
+    except ConfigError as exc:
+        print(f"dbhealth-exporter: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level,
+                        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
+    if args.command == "check-config":
+        print(json.dumps(settings.masked(), indent=2))
+        return 0
+    if args.command == "migrate":
+        try:
+            migrate(settings.database.url)
+        except Exception as exc:
+            print(f"dbhealth-exporter: migration failed: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    from .server import Exporter
+
+    log.info("starting dbhealth-exporter %s with %s", __version__,
+             json.dumps(settings.masked(), separators=(",", ":")))
+    exporter = Exporter(settings)
+    try:
+        exporter.start()
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", settings.web.listen_address, exc)
+        return 1
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("received signal %d, shutting down", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    stopping.wait()
+    exporter.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""pg_stat_user_tables for the watched (wedding) tables: scans, tuples, vacuum, size.
+
+    dbhealth_table_seq_scans_total{table="guests"} 812
+    dbhealth_table_index_scans_total{table="guests"} 190233
+    dbhealth_table_dead_tuples{table="guests"} 1204
+    dbhealth_table_last_autovacuum_timestamp_seconds{table="guests"} 1.7645e+09
+    dbhealth_table_size_bytes{table="guests"} 3.1e+08
+
+Size needs a lock on the table, and a size function queued behind someone's
+ACCESS EXCLUSIVE lock (a migration, VACUUM FULL) is the classic way exporters
+pile up connections. So size is left out for any table that has such a lock
+held or requested at that moment (``dbhealth_table_locked{table} 1`` says so),
+and ``lock_timeout`` bounds the rare race in between.
+Verify with: ``SELECT relname, seq_scan, idx_scan, n_dead_tup FROM pg_stat_user_tables``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from .base import CollectContext, seconds
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+SQL = """
+WITH watched AS (
+    SELECT * FROM unnest(%(schemas)s::text[], %(names)s::text[], %(labels)s::text[])
+        AS w(schemaname, relname, label)
+), locked AS MATERIALIZED (
+    SELECT DISTINCT relation FROM pg_locks
+    WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
+)
+SELECT w.label, s.seq_scan, coalesce(s.idx_scan, 0), s.n_live_tup, s.n_dead_tup,
+       s.n_tup_ins, s.n_tup_upd, s.n_tup_del,
+       extract(epoch FROM greatest(s.last_autovacuum, s.last_vacuum))::float8,
+       extract(epoch FROM greatest(s.last_autoanalyze, s.last_analyze))::float8,
+       s.relid IN (SELECT relation FROM locked) AS is_locked,
+       CASE WHEN s.relid IN (SELECT relation FROM locked) THEN NULL
+            ELSE pg_total_relation_size(s.relid) END
+FROM watched w
+JOIN pg_stat_user_tables s ON s.schemaname = w.schemaname AND s.relname = w.relname
+ORDER BY w.label
+"""
+
+
+class TablesCollector:
+    name: ClassVar[str] = "tables"
+
+    def __init__(self, settings: Settings) -> None:
+        schemas, names = [], []
+        for entry in settings.tables.watched:
+            schema, _, name = entry.rpartition(".")
+            schemas.append(schema or "public")
+            names.append(name)
+        self.params = {"schemas": schemas, "names": names, "labels": list(settings.tables.watched)}
+
+    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+        t = ["table"]
+        seq = CounterMetricFamily("dbhealth_table_seq_scans", "Sequential scans.", labels=t)
+        idx = CounterMetricFamily("dbhealth_table_index_scans", "Index scans.", labels=t)
+        live = GaugeMetricFamily("dbhealth_table_live_tuples", "Estimated live rows.", labels=t)
+        dead = GaugeMetricFamily("dbhealth_table_dead_tuples", "Estimated dead rows.", labels=t)
+        rows = CounterMetricFamily("dbhealth_table_rows_modified", "Rows written, by operation.",
+                                   labels=["table", "operation"])
+        vacuum = GaugeMetricFamily("dbhealth_table_last_vacuum_timestamp_seconds",
+                                   "Last (auto)vacuum (0: never).", labels=t)
+        analyze = GaugeMetricFamily("dbhealth_table_last_analyze_timestamp_seconds",
+                                    "Last (auto)analyze (0: never).", labels=t)
+        locked = GaugeMetricFamily("dbhealth_table_locked",
+                                   "1 when an ACCESS EXCLUSIVE lock is held or awaited on the table.",
+                                   labels=t)
+        size = GaugeMetricFamily("dbhealth_table_size_bytes",
+                                 "Table size with indexes and TOAST (absent while locked).", labels=t)
+        for (label, seq_scan, idx_scan, n_live, n_dead, ins, upd, dele, vac, ana, is_locked,
+             size_bytes) in ctx.query(SQL, self.params):
+            seq.add_metric([label], float(seq_scan or 0))
+            idx.add_metric([label], float(idx_scan or 0))
+            live.add_metric([label], float(n_live or 0))
+            dead.add_metric([label], float(n_dead or 0))
+            rows.add_metric([label, "insert"], float(ins or 0))
+            rows.add_metric([label, "update"], float(upd or 0))
+            rows.add_metric([label, "delete"], float(dele or 0))
+            vacuum.add_metric([label], seconds(vac))
+            analyze.add_metric([label], seconds(ana))
+            locked.add_metric([label], 1.0 if is_locked else 0.0)
+            if size_bytes is not None:
+                size.add_metric([label], float(size_bytes))
+        yield from (seq, idx, live, dead, rows, vacuum, analyze, locked, size)

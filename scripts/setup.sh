@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up on a Debian-like machine with Python 3.11:
+# system packages for the real components the tests and the demo run, then a
+# virtualenv in .venv with the project and its test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  postgresql-15 postgresql-contrib postgresql-15-hypopg  # monitored database, pg_stat_statements, HypoPG
+  redis-server                                           # L2 scrape cache
+  prometheus prometheus-alertmanager                     # promtool, amtool, alertmanager
+  prometheus-postgres-exporter                           # the rival, for side-by-side benchmarks
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing system packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's packages may start services of their own; the project starts what it needs itself.
+for svc in prometheus prometheus-alertmanager prometheus-postgres-exporter; do
+  pkill -f "/usr/bin/${svc}( |$)" 2>/dev/null || true
+done
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating virtualenv .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing the project and its test tools into .venv"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e ".[test]"
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+echo "setup: done"

@@ -1,0 +1,1 @@
+"""Real PostgreSQL, Redis and other processes for the tests, started on free loopback ports."""
