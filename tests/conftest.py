@@ -2,7 +2,7 @@
 
 - ``pg_server``: a throwaway PostgreSQL cluster (pg_stat_statements preloaded).
 - ``redis_server``: a throwaway redis-server.
-- ``demo_template``: a small seeded copy of the demo schema to clone from.
+- ``demo_template``: a small seeded copy of the demo schema (exporter tables migrated).
 - ``demo_dsn``: a fresh database cloned from the template, for one test.
 Tests that stop servers make their own with ``PostgresServer()`` / ``RedisServer()``.
 """
@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from demo.seed import SeedScale, apply_schema, seed
+from exporter.migrate import migrate
 
 from .support.postgres import PostgresServer
 from .support.redis_server import RedisServer
@@ -48,6 +49,8 @@ def demo_template(pg_server: PostgresServer) -> str:
         apply_schema(conn)
         seed(conn, SeedScale(weddings=400, guests_per_wedding=25, weddings_today=6),
              date.today(), progress=lambda _msg: None)
+    # As in production: the exporter's own tables are migrated before it serves.
+    migrate(pg_server.dsn(TEMPLATE), progress=lambda _msg: None)
     return TEMPLATE
 
 

@@ -28,7 +28,8 @@ def _bindir() -> Path:
 class PostgresServer:
     """One cluster; ``start``/``stop`` may be called repeatedly (fault tests)."""
 
-    def __init__(self, *, max_connections: int = 200, extra_conf: dict[str, str] | None = None):
+    def __init__(self, *, max_connections: int = 200, extra_conf: dict[str, str] | None = None,
+                 initdb: bool = True):
         self.port = free_port()
         self.bindir = _bindir()
         self.root = Path(tempfile.mkdtemp(prefix="dbhealth-pg-"))
@@ -51,12 +52,30 @@ class PostgresServer:
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
-        self._run(
-            [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
-             "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
-        )
+        if initdb:
+            self._run(
+                [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
+                 "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
+            )
+            self._write_conf()
+
+    def _write_conf(self) -> None:
+        # Appended last, so these win over anything copied from a primary.
         with open(self.datadir / "postgresql.auto.conf", "a") as fh:
             fh.writelines(f"{key} = {value}\n" for key, value in self.conf.items())
+
+    @classmethod
+    def standby_of(cls, primary: PostgresServer, application_name: str = "standby1") -> PostgresServer:
+        """A streaming standby cloned from ``primary`` with pg_basebackup."""
+        standby = cls(initdb=False, extra_conf={
+            "primary_conninfo": f"'host=127.0.0.1 port={primary.port} user=postgres "
+                                f"application_name={application_name}'",
+        })
+        standby._run([str(standby.bindir / "pg_basebackup"), "-D", str(standby.datadir), "-R",
+                      "-X", "stream", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                      "--no-sync"])
+        standby._write_conf()
+        return standby
 
     def _run(self, argv: list[str]) -> None:
         if self._as_postgres:
