@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any
 
-from . import __version__
+from . import __version__, wedding_override
 from .collectors import COLLECTOR_DEFAULTS
 from .errors import ConfigError
 from .migrate import migrate
@@ -27,9 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dbhealth-exporter", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="serve",
-                        choices=["serve", "migrate", "check-config"],
+                        choices=["serve", "migrate", "check-config", "wedding-override"],
                         help="serve (default); migrate: create/upgrade the history table; "
-                             "check-config: validate and print the effective settings")
+                             "check-config: validate and print the effective settings; "
+                             "wedding-override: force the wedding-day mode on until a time, "
+                             "or off (docs/wedding-day.md)")
     parser.add_argument("--config.file", dest="config_file", metavar="PATH",
                         help="YAML settings file (also DBHEALTH_CONFIG)")
     parser.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log.level", dest="log_level", metavar="LEVEL",
                         help="debug, info, warning or error")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    wedding_override.add_arguments(parser)
     for name in COLLECTOR_DEFAULTS:
         parser.add_argument(f"--collector.{name}", dest=f"collector_{name}",
                             action=argparse.BooleanOptionalAction, default=None,
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(json.dumps(settings.masked(), indent=2))
         return 0
+    if args.command == "wedding-override":
+        return wedding_override.run(settings, args)
     if args.command == "migrate":
         try:
             migrate(settings.database.url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ExporterError(Exception):
     """Base class of every error the exporter raises on purpose."""
@@ -30,3 +32,15 @@ class QueryFailed(ExporterError):
 
 class DeadlineExceeded(ExporterError):
     """The scrape deadline passed before this collector could run."""
+
+
+class PartialCollection(ExporterError):
+    """A collector failed but still has families worth serving (the wedding-day clock).
+
+    The scraper serves ``families`` and reports the collector as failed because of ``cause``.
+    """
+
+    def __init__(self, families: list[Any], cause: Exception):
+        super().__init__(str(cause))
+        self.families = families
+        self.cause = cause

@@ -22,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from .collectors import REGISTRY, CollectContext, Collector
 from .db import Database
-from .errors import DatabaseUnavailable, QueryFailed
+from .errors import DatabaseUnavailable, PartialCollection, QueryFailed
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ HEADLINE = (
     "dbhealth_wedding_peak_hours",
     "dbhealth_weddings_today",
     "dbhealth_vendors_booked_today",
+    "dbhealth_guests_today",
+    "dbhealth_next_wedding_day_timestamp_seconds",
+    "dbhealth_wedding_override_expiry_timestamp_seconds",
 )
 
 
@@ -154,6 +157,10 @@ class Scraper:
             return CheckResult(False, 0.0, "scrape deadline reached before the collector ran")
         try:
             produced = list(collector.collect(ctx))
+        except PartialCollection as exc:  # failed, but what it could say is still served
+            log.warning("collector %s failed: %s", collector.name, exc.cause)
+            out.extend(exc.families)
+            return CheckResult(False, time.monotonic() - started, str(exc.cause))
         except (QueryFailed, DatabaseUnavailable) as exc:
             log.warning("collector %s failed: %s", collector.name, exc)
             return CheckResult(False, time.monotonic() - started, str(exc))

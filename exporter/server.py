@@ -9,10 +9,12 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from .audit import AuditWriter
 from .cache import RedisTier, SnapshotCache, namespace_for
+from .collectors.wedding import WeddingCollector
 from .db import Database
 from .http import ExporterApp
 from .scrape import Scraper, build_collectors
 from .settings import Settings
+from .wedding_endpoint import WeddingDayEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,10 @@ class Exporter:
         self.audit = AuditWriter(settings.audit, self.database)
         self.cache = SnapshotCache(settings.cache, self.scraper, redis_tier,
                                    on_collected=self.audit.offer)
-        self.app = ExporterApp(self.cache, settings.web)
+        wedding = next((c for c in self.scraper.collectors
+                        if isinstance(c, WeddingCollector)), None)
+        self.app = ExporterApp(self.cache, settings.web, extra_routes={
+            "/health/wedding-day": WeddingDayEndpoint(settings, self.cache, wedding)})
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 

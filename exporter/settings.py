@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .collectors import COLLECTOR_DEFAULTS
 from .errors import ConfigError
+from .wedding_settings import WeddingSettings
 
 ENV_PREFIX = "DBHEALTH_"
 # Fixed names from the SPEC; anything else is DBHEALTH_<SECTION>__<KEY>.
@@ -127,6 +128,7 @@ class Settings(_Section):
     audit: AuditSettings = AuditSettings()
     web: WebSettings = WebSettings()
     tables: TablesSettings = TablesSettings()
+    wedding: WeddingSettings = WeddingSettings()
     timezone: str = "Europe/London"
     collectors: dict[str, bool] = Field(default_factory=lambda: dict(COLLECTOR_DEFAULTS))
     log_level: str = "INFO"

@@ -12,6 +12,7 @@ from .base import CollectContext, Collector, CollectorFactory
 from .database import DatabaseCollector
 from .replication import ReplicationCollector
 from .tables import TablesCollector
+from .wedding import WeddingCollector
 
 REGISTRY: dict[str, tuple[CollectorFactory, bool]] = {
     "activity": (ActivityCollector, True),
@@ -19,6 +20,7 @@ REGISTRY: dict[str, tuple[CollectorFactory, bool]] = {
     "replication": (ReplicationCollector, True),
     "archiver": (ArchiverCollector, True),
     "tables": (TablesCollector, True),
+    "wedding": (WeddingCollector, True),
 }
 
 COLLECTOR_DEFAULTS: dict[str, bool] = {name: on for name, (_, on) in REGISTRY.items()}

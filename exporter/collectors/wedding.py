@@ -1,0 +1,197 @@
+"""Wedding-day state: the mode that makes alert thresholds 50% stricter, and today's load.
+
+    dbhealth_wedding_day_mode 1
+    dbhealth_wedding_peak_hours 1
+    dbhealth_wedding_day_reason{reason="saturday"} 1      (one series per bounded reason)
+    dbhealth_wedding_override_active 0
+    dbhealth_wedding_override_expiry_timestamp_seconds 0
+    dbhealth_next_wedding_day_timestamp_seconds 1.7649e+09
+    dbhealth_weddings_today 6
+    dbhealth_vendors_booked_today 24
+    dbhealth_guests_today 150
+
+One statement per collection: the configured business queries (``wedding.*_sql``)
+and the run-time override table, combined with UNION ALL. The mode and peak
+gauges come from the clock, so they are exported even while the database is
+down: the collector then hands them over in a :class:`PartialCollection` and
+is still reported as failed.
+
+Verify with: ``SELECT count(*) FROM weddings WHERE wedding_date = current_date``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, ClassVar
+from zoneinfo import ZoneInfo
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from ..errors import DatabaseUnavailable, PartialCollection, QueryFailed
+from ..wedding_calendar import (
+    REASONS,
+    Clock,
+    Override,
+    WeddingDayState,
+    aware,
+    decide,
+    local_midnight,
+)
+from ..wedding_settings import WeddingSettings
+from .base import CollectContext, Row
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+OVERRIDE_TABLE = "dbhealth_wedding_day_override"
+# The next Saturday is at most 7 days away, so busier days only matter within a week.
+LOOKAHEAD_DAYS = 7
+
+READ_OVERRIDE = (f"SELECT 'override', NULL, extract(epoch FROM until)::float8, reason "
+                 f"FROM {OVERRIDE_TABLE} WHERE active AND until > now()")
+# Until `dbhealth-exporter migrate` has created the table, only watch for it to appear.
+PROBE_OVERRIDE = (f"SELECT 'override_table', NULL, "
+                  f"(to_regclass('{OVERRIDE_TABLE}') IS NOT NULL)::int::float8, NULL")
+
+
+def build_statement(wedding: WeddingSettings, *, override_table: bool) -> str:
+    return "\nUNION ALL\n".join([
+        "SELECT 'day'::text AS kind, d.day::date AS day, d.n::float8 AS value, NULL::text AS detail"
+        f" FROM ({wedding.weddings_by_day_sql}) AS d(day, n)",
+        f"SELECT 'vendors', NULL, ({wedding.vendors_booked_sql})::float8, NULL",
+        f"SELECT 'guests', NULL, ({wedding.guests_sql})::float8, NULL",
+        READ_OVERRIDE if override_table else PROBE_OVERRIDE,
+    ])
+
+
+@dataclass
+class TodayCounts:
+    day: date
+    weddings: float
+    vendors: float
+    guests: float
+    busy_days: list[date] = field(default_factory=list)
+
+
+class WeddingCollector:
+    name: ClassVar[str] = "wedding"
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.wedding = settings.wedding
+        self.tz = ZoneInfo(settings.timezone)
+        self.clock = clock
+        self.override_table = True
+        self._statements = {flag: build_statement(self.wedding, override_table=flag)
+                            for flag in (True, False)}
+        # Remembered across collections so the mode survives a database outage.
+        self.last_counts: TodayCounts | None = None
+        self.last_db_override: Override | None = None
+        self.last_state: WeddingDayState | None = None
+
+    def settings_override(self) -> Override | None:
+        static = self.wedding.override
+        if not static.active or static.until is None:
+            return None
+        return Override(aware(static.until, self.tz), static.reason, "settings")
+
+    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+        now = self.clock() if self.clock is not None else datetime.fromtimestamp(ctx.now, self.tz)
+        today = now.astimezone(self.tz).date()
+        params = {"today": today, "horizon": today + timedelta(days=LOOKAHEAD_DAYS)}
+        try:
+            rows = ctx.query(self._statements[self.override_table], params)
+        except (DatabaseUnavailable, QueryFailed) as exc:
+            self._notice_missing_table(exc)
+            known = self.last_counts
+            counts = known if known is not None and known.day == today else None
+            state = self._decide(now, counts)
+            raise PartialCollection(self._mode_families(state), exc) from exc
+        counts = self._read(rows, today)
+        self.last_counts = counts
+        state = self._decide(now, counts)
+        families = self._mode_families(state)
+        families += [
+            GaugeMetricFamily("dbhealth_weddings_today",
+                              "Weddings scheduled today (local date).", value=counts.weddings),
+            GaugeMetricFamily("dbhealth_vendors_booked_today",
+                              "Distinct vendors booked for today's weddings.",
+                              value=counts.vendors),
+            GaugeMetricFamily("dbhealth_guests_today",
+                              "Guests of today's weddings.", value=counts.guests),
+        ]
+        return families
+
+    def _read(self, rows: list[Row], today: date) -> TodayCounts:
+        counts = TodayCounts(today, 0.0, 0.0, 0.0)
+        db_override: Override | None = None
+        for kind, day, value, detail in rows:
+            if kind == "day" and day is not None:
+                if day == today:
+                    counts.weddings += float(value or 0)
+                elif float(value or 0) >= self.wedding.min_weddings_for_wedding_day:
+                    counts.busy_days.append(day)
+            elif kind == "vendors":
+                counts.vendors = float(value or 0)
+            elif kind == "guests":
+                counts.guests = float(value or 0)
+            elif kind == "override" and value is not None:
+                until = datetime.fromtimestamp(float(value), self.tz)
+                if db_override is None or until > db_override.until:
+                    db_override = Override(until, str(detail or ""), "database")
+            elif kind == "override_table" and value:
+                log.info("table %s now exists; run-time wedding-day overrides enabled",
+                         OVERRIDE_TABLE)
+                self.override_table = True
+        if self.override_table:
+            self.last_db_override = db_override
+        return counts
+
+    def _notice_missing_table(self, exc: Exception) -> None:
+        message = str(exc)
+        if self.override_table and "42P01" in message and OVERRIDE_TABLE in message:
+            self.override_table = False
+            log.warning("table %s is missing, so run-time wedding-day overrides are off; "
+                        "run 'dbhealth-exporter migrate'", OVERRIDE_TABLE)
+
+    def _decide(self, now: datetime, counts: TodayCounts | None) -> WeddingDayState:
+        overrides = [o for o in (self.settings_override(), self.last_db_override) if o]
+        state = decide(now, self.tz,
+                       weddings_today=counts.weddings if counts else None,
+                       min_weddings=self.wedding.min_weddings_for_wedding_day,
+                       overrides=overrides,
+                       peak_start=self.wedding.peak_start_time,
+                       peak_end=self.wedding.peak_end_time,
+                       busy_days=counts.busy_days if counts else ())
+        self.last_state = state
+        return state
+
+    def _mode_families(self, state: WeddingDayState) -> list[Metric]:
+        reason = GaugeMetricFamily("dbhealth_wedding_day_reason",
+                                   "1 for the reason the wedding-day mode is on (or none).",
+                                   labels=["reason"])
+        for name in REASONS:
+            reason.add_metric([name], 1.0 if name == state.reason else 0.0)
+        expiry = state.override.until.timestamp() if state.override else 0.0
+        return [
+            GaugeMetricFamily("dbhealth_wedding_day_mode",
+                              "1 on a wedding day: wedding-day thresholds are in force.",
+                              value=1.0 if state.mode else 0.0),
+            GaugeMetricFamily("dbhealth_wedding_peak_hours",
+                              "1 during peak wedding hours (local time) on a wedding day.",
+                              value=1.0 if state.peak else 0.0),
+            reason,
+            GaugeMetricFamily("dbhealth_wedding_override_active",
+                              "1 while a manual wedding-day override is in force.",
+                              value=1.0 if state.override else 0.0),
+            GaugeMetricFamily("dbhealth_wedding_override_expiry_timestamp_seconds",
+                              "When the manual override in force ends (0 when none).",
+                              value=expiry),
+            GaugeMetricFamily("dbhealth_next_wedding_day_timestamp_seconds",
+                              "Start (local midnight) of the next wedding day after today.",
+                              value=local_midnight(state.next_wedding_day, self.tz).timestamp()),
+        ]
