@@ -1,0 +1,1 @@
+"""dbhealth receiver: Alertmanager webhooks → wedding-aware escalations (SMS, email, webhooks)."""

@@ -1,0 +1,58 @@
+"""``dbhealth-receiver``: serve the webhook API under gunicorn, or ``migrate`` the schema.
+
+    dbhealth-receiver --bind 0.0.0.0:9095 [--workers 2] [--migrate]
+    dbhealth-receiver migrate
+    dbhealth-receiver check-config
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import ConfigError
+from .settings import Settings, load_settings
+
+
+def _settings() -> Settings | None:
+    try:
+        return load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"{exc.message}:", *exc.details, sep="\n  ", file=sys.stderr)
+        return None
+
+
+def _bind(value: str) -> str:
+    _host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError("must be HOST:PORT, e.g. 0.0.0.0:9095")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dbhealth-receiver", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bind", type=_bind, default="0.0.0.0:9095", help="HOST:PORT to serve")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("RECEIVER_WORKERS", 2)))
+    parser.add_argument("--migrate", action="store_true", help="apply migrations before serving")
+    parser.add_argument("command", nargs="?", choices=["serve", "migrate", "check-config"],
+                        default="serve")
+    args = parser.parse_args(argv)
+    settings = _settings()
+    if settings is None:
+        return 2
+    if args.command == "check-config":
+        print(json.dumps(settings.describe(), indent=2, default=str))
+        return 0
+    if args.command == "migrate" or args.migrate:
+        from .migrate import migrate
+
+        migrate(settings.database_url)
+        if args.command == "migrate":
+            return 0
+    argv_gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:receiver.gunicorn_conf",
+                     "--bind", args.bind, "--workers", str(args.workers), "receiver.wsgi:app"]
+    os.execv(sys.executable, argv_gunicorn)  # noqa: S606 - replace ourselves with gunicorn
+    return 0  # not reached

@@ -1,0 +1,75 @@
+"""Message texts: Jinja2 templates (packaged defaults, overridable in the policy's ``templates``).
+
+Rendered in a sandbox when a message is enqueued, so the outbox holds the exact
+text that will be sent. Vendor templates get only vendor-safe fields: the alert's
+``customer_message`` annotation and their own ceremony time, never alert names,
+hosts or labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+DEFAULTS: dict[str, str] = {
+    "page_sms": (
+        "[{{ level|upper }}]{% if wedding_day %} WEDDING DAY{% endif %} {{ alertname }}: "
+        "{{ summary|truncate(80) }} (incident {{ incident_id }}, tier {{ tier }}). "
+        "Ack: POST /api/v1/incidents/{{ incident_id }}/ack"
+    ),
+    "page_email_subject": (
+        "[{{ level|upper }}]{% if wedding_day %}[WEDDING DAY]{% endif %} {{ alertname }} "
+        "(incident {{ incident_id }})"
+    ),
+    "page_email_body": (
+        "{{ alertname }} is firing (severity {{ severity }}, level {{ level }}, "
+        "tier {{ tier }}: {{ tier_name }}).\n\n{{ summary }}\n\n{{ description }}\n\n"
+        "Started: {{ starts_at }}\n"
+        "{% if runbook_url %}Runbook: {{ runbook_url }}\n{% endif %}"
+        "Acknowledge to stop escalation: POST /api/v1/incidents/{{ incident_id }}/ack\n"
+    ),
+    "resolved_sms": "[RESOLVED] {{ alertname }} (incident {{ incident_id }}) has recovered.",
+    "resolved_email_subject": "[RESOLVED] {{ alertname }} (incident {{ incident_id }})",
+    "resolved_email_body": (
+        "{{ alertname }} has resolved (incident {{ incident_id }}).\n\n"
+        "Started: {{ starts_at }}\nResolved: {{ ends_at }}\n"
+    ),
+    "vendor_sms": (
+        "WedSync: we are having technical problems that may affect the platform today. "
+        "{{ customer_message }} Your {{ ceremony_time }} wedding can go ahead as planned: "
+        "please work from your own copies of timings and contacts. We will text when it is fixed."
+    ),
+    "vendor_email_subject": "WedSync service disruption today",
+    "vendor_email_body": (
+        "Hello {{ vendor_name }},\n\n"
+        "WedSync is having technical problems that may affect the platform today. "
+        "{{ customer_message }}\n\n"
+        "Your wedding with a ceremony at {{ ceremony_time }} can go ahead as planned: "
+        "please work from your own copies of timings, guest numbers and contacts until we "
+        "confirm the service is back.\n\nThe WedSync team\n"
+    ),
+}
+TEMPLATE_NAMES = tuple(DEFAULTS)
+GENERIC_CUSTOMER_MESSAGE = "Our engineers are already working on it."
+
+
+class Templates:
+    """Compiled templates; construction raises ``ValueError`` naming each broken one."""
+
+    def __init__(self, overrides: Mapping[str, str]):
+        self._env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+        problems = []
+        self._compiled = {}
+        for name, source in {**DEFAULTS, **overrides}.items():
+            try:
+                self._compiled[name] = self._env.from_string(source)
+            except TemplateSyntaxError as exc:
+                problems.append(f"templates.{name}: {exc.message} (line {exc.lineno})")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        return self._compiled[name].render(**context).strip()

@@ -1,0 +1,1 @@
+"""HTTP blueprints: the alerts API (webhook, acks) and operations (health, metrics, OpenAPI)."""
