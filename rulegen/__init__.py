@@ -1,0 +1,1 @@
+"""Generate the shipped Prometheus rules from ``rules/thresholds.yml`` (the one source of truth)."""

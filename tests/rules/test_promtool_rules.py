@@ -1,0 +1,102 @@
+"""The generated rules, judged by the real promtool: syntax, and every alert in every mode."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .alert_cases import CASES, MINUTES, AlertCase
+from .promtool_suite import (
+    EVAL,
+    MODE,
+    RULES_FILE,
+    SIGNAL_MISSING,
+    SIGNAL_MISSING_ALERT,
+    promtool_test_doc,
+    run_promtool_test,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _alerts_in_rules() -> list[str]:
+    doc = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    return [r["alert"] for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+def _stricter_alerts() -> set[str]:
+    doc = yaml.safe_load((REPO / "rules" / "thresholds.yml").read_text(encoding="utf-8"))
+    return {t["alert"] for t in doc["thresholds"] if t["wedding_day"] == "stricter"}
+
+
+def test_promtool_check_rules_accepts_the_generated_file() -> None:
+    result = subprocess.run(["promtool", "check", "rules", str(RULES_FILE)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_every_alert_has_a_case() -> None:
+    names = set(_alerts_in_rules())
+    covered = {c.alert for c in CASES} | {SIGNAL_MISSING}
+    assert names == covered
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.alert)
+def test_cases_cover_both_modes_the_boundary_and_the_absent_signal(case: AlertCase) -> None:
+    """Guards the case table itself: no alert may skip a mode or the boundary."""
+    kinds = {(sc.mode, bool(sc.fires)) for sc in case.scenarios}
+    for needed in [(0, True), (0, False), (1, True), (1, False), (None, True)]:
+        assert needed in kinds, f"{case.alert}: no scenario for mode={needed[0]} fires={needed[1]}"
+    if case.alert in _stricter_alerts():
+        silent_normal = {sc.value for sc in case.scenarios
+                         if sc.mode == 0 and not sc.fires and sc.feed is None}
+        firing_wedding = {sc.value for sc in case.scenarios
+                          if sc.mode == 1 and sc.fires and sc.feed is None}
+        assert silent_normal & firing_wedding, f"{case.alert}: no value between the thresholds"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.alert)
+def test_alert_behaviour_in_every_mode(case: AlertCase, tmp_path: Path) -> None:
+    result = run_promtool_test(promtool_test_doc(case), tmp_path, case.alert)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_wedding_day_signal_missing(tmp_path: Path) -> None:
+    """Fires only after 5 minutes of absence, stays silent while the gauge is 0 or 1."""
+    up = {"series": 'dbhealth_up{instance="db-primary:9187",job="dbhealth"}',
+          "values": f"1x{MINUTES}"}
+    doc = {"rule_files": [str(RULES_FILE)], "evaluation_interval": "30s", "tests": [
+        {"name": "absent", "interval": "1m", "input_series": [up], "alert_rule_test": [
+            {"eval_time": "3m", "alertname": SIGNAL_MISSING, "exp_alerts": []},
+            {"eval_time": EVAL, "alertname": SIGNAL_MISSING,
+             "exp_alerts": [SIGNAL_MISSING_ALERT]}]},
+        {"name": "back after 20 minutes", "interval": "1m", "input_series": [
+            up, {"series": MODE, "values": f"_x20 0x{MINUTES - 20}"}],
+         "alert_rule_test": [
+             {"eval_time": "15m", "alertname": SIGNAL_MISSING,
+              "exp_alerts": [SIGNAL_MISSING_ALERT]},
+             {"eval_time": EVAL, "alertname": SIGNAL_MISSING, "exp_alerts": []}]},
+        *({"name": f"present, mode {mode}", "interval": "1m",
+           "input_series": [up, {"series": MODE, "values": f"{mode}x{MINUTES}"}],
+           "alert_rule_test": [{"eval_time": EVAL, "alertname": SIGNAL_MISSING,
+                                "exp_alerts": []}]} for mode in (0, 1)),
+    ]}
+    result = run_promtool_test(doc, tmp_path, SIGNAL_MISSING)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_test_fails_when_an_expectation_is_wrong(tmp_path: Path) -> None:
+    """The harness can fail: a wrong threshold annotation must be reported by promtool."""
+    case = next(c for c in CASES if c.alert == "DBHealthReplicationLagHigh")
+    doc = promtool_test_doc(case)
+    doc["tests"] = doc["tests"][:1]
+    wrong = next(sc for sc in case.scenarios if sc.mode == 0 and sc.fires)
+    doc["tests"][0] = promtool_test_doc(case)["tests"][case.scenarios.index(wrong)]
+    doc["tests"][0]["alert_rule_test"][0]["exp_alerts"][0]["exp_annotations"]["threshold"] = "15s"
+    result = run_promtool_test(doc, tmp_path, "wrong")
+    assert result.returncode != 0
+    assert 'threshold="30s"' in result.stdout + result.stderr
