@@ -59,6 +59,12 @@ def open_pool(settings: Settings, role: str = "receiver") -> ConnectionPool[Conn
     return _pool
 
 
+def wait_ready(timeout: float) -> None:
+    """Block until the pool holds its minimum connections (raises ``PoolTimeout`` otherwise)."""
+    if _pool is not None:
+        _pool.wait(timeout)
+
+
 def close_pool() -> None:
     global _pool
     if _pool is not None:

@@ -19,6 +19,7 @@ from .errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 PREFIX = "dbhealth_receiver_"
+CHANNELS = ("sms", "email", "webhook")
 
 _QUERIES = {
     "inbox": "SELECT count(*), coalesce(sum(alert_count), 0), coalesce(sum(duplicate_alerts), 0)"
@@ -63,19 +64,30 @@ class ReceiverCollector(Collector):
         failed = CounterMetricFamily(PREFIX + "notification_failures",
                                      "Delivery attempts that failed (retried, dead or expired)",
                                      labels=["channel"])
+        sent_by = dict.fromkeys(CHANNELS, 0)
+        failed_by = dict.fromkeys(CHANNELS, 0)
         for channel, outcome, count in rows["attempts"]:
-            (sent if outcome == "sent" else failed).add_metric([channel], count)
+            target = sent_by if outcome == "sent" else failed_by
+            target[channel] = target.get(channel, 0) + count
+        for channel in sent_by:
+            sent.add_metric([channel], sent_by[channel])
+            failed.add_metric([channel], failed_by.get(channel, 0))
         dead = CounterMetricFamily(PREFIX + "notifications_dead_lettered",
                                    "Messages given up on", labels=["channel"])
         depth = GaugeMetricFamily(PREFIX + "outbox_depth", "Messages waiting to be sent",
                                   labels=["channel"])
         oldest = 0.0
+        dead_by = dict.fromkeys(CHANNELS, 0)
+        depth_by = dict.fromkeys(CHANNELS, 0)
         for channel, status, count, age in rows["outbox"]:
             if status == "dead":
-                dead.add_metric([channel], count)
+                dead_by[channel] = count
             elif status == "pending":
-                depth.add_metric([channel], count)
+                depth_by[channel] = count
                 oldest = max(oldest, float(age))
+        for channel in CHANNELS:
+            dead.add_metric([channel], dead_by[channel])
+            depth.add_metric([channel], depth_by[channel])
         yield from (sent, failed, dead, depth)
         yield GaugeMetricFamily(PREFIX + "outbox_oldest_pending_age_seconds",
                                 "Age of the oldest message still waiting", value=oldest)

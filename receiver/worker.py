@@ -149,3 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         db.close_pool()
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
