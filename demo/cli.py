@@ -44,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--rate", type=float, default=LoadPlan.rate_per_client)
     ld.add_argument("--idle", type=int, default=LoadPlan.idle_sessions)
     ld.add_argument("--idle-in-transaction", type=int, default=LoadPlan.idle_in_transaction_sessions)
+    sub.add_parser("up", help="start the whole demo system in the background (seeds if needed)")
+    sub.add_parser("down", help="stop everything 'up' started")
+    sub.add_parser("status", help="which demo processes are running")
     args = parser.parse_args(argv)
+    if args.command in ("up", "down", "status"):
+        from . import stack
+        return int(getattr(stack, args.command)())
 
     try:
         if args.command == "seed":

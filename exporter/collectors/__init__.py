@@ -11,16 +11,20 @@ from .archiver import ArchiverCollector
 from .base import CollectContext, Collector, CollectorFactory
 from .database import DatabaseCollector
 from .replication import ReplicationCollector
+from .statements import StatementsCollector
 from .tables import TablesCollector
 from .wedding import WeddingCollector
 
+# Run in this order. The wedding-day signal goes first: it is what the rules need
+# most, and it must not be the one left out when a scrape deadline runs short.
 REGISTRY: dict[str, tuple[CollectorFactory, bool]] = {
+    "wedding": (WeddingCollector, True),
     "activity": (ActivityCollector, True),
     "database": (DatabaseCollector, True),
     "replication": (ReplicationCollector, True),
     "archiver": (ArchiverCollector, True),
     "tables": (TablesCollector, True),
-    "wedding": (WeddingCollector, True),
+    "statements": (StatementsCollector, True),
 }
 
 COLLECTOR_DEFAULTS: dict[str, bool] = {name: on for name, (_, on) in REGISTRY.items()}

@@ -1,0 +1,195 @@
+"""``dbhealth-demo up|down|status``: the whole system, locally, as plain processes.
+
+``up`` creates (once) a PostgreSQL cluster of its own under ``.demo/`` with
+pg_stat_statements, seeds the WedSync-like database at realistic scale, then
+starts Redis, the exporter, a load generator, Prometheus with the shipped rules,
+Alertmanager, and the receiver with local SMS/SMTP sinks when those parts are
+present. Everything runs in the background; ``down`` stops it all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+from exporter.migrate import migrate
+
+from .cluster import LocalCluster
+from .seed import SeedScale, apply_schema, is_seeded, seed
+
+ROOT = Path(os.environ.get("DBHEALTH_DEMO_DIR", ".demo")).resolve()
+PG_PORT = int(os.environ.get("DBHEALTH_DEMO_PG_PORT", "5433"))
+REDIS_PORT = int(os.environ.get("DBHEALTH_DEMO_REDIS_PORT", "6380"))
+EXPORTER = "127.0.0.1:9188"
+PROMETHEUS = "127.0.0.1:9090"
+ALERTMANAGER = "127.0.0.1:9093"
+RECEIVER = "127.0.0.1:8080"
+RECEIVER_TOKEN = "demo-receiver-token"  # noqa: S105 - a local demo credential, printed on purpose
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    url: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _bin(name: str) -> str:
+    local = Path(sys.executable).with_name(name)
+    return str(local) if local.exists() else name
+
+
+def prepare_database(progress: Progress) -> str:
+    cluster = LocalCluster(ROOT / "pg", PG_PORT)
+    if not cluster.initialized:
+        progress(f"demo: creating a PostgreSQL cluster in {cluster.root} (port {PG_PORT})")
+        cluster.initdb()
+    if not cluster.is_running():
+        cluster.start()
+    dsn = cluster.dsn("wedsync")
+    with cluster.connect() as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'wedsync'").fetchone():
+            admin.execute("CREATE DATABASE wedsync")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+        apply_schema(conn)
+        if not is_seeded(conn):
+            seed(conn, SeedScale(extra_tables=150), date.today(), progress)
+    migrate(dsn, progress)
+    return dsn
+
+
+def services(dsn: str) -> list[Service]:
+    redis_url = f"redis://127.0.0.1:{REDIS_PORT}/0"
+    found: list[Service] = [
+        Service("redis", ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
+                          "--save", "", "--appendonly", "no"]),
+        Service("exporter", [_bin("dbhealth-exporter"), "--web.listen-address", EXPORTER,
+                             "--database.url", dsn, "--redis.url", redis_url],
+                url=f"http://{EXPORTER}/health"),
+        Service("load", [_bin("dbhealth-demo"), "--dsn", dsn, "load", "--duration", "86400",
+                         "--clients", "3", "--rate", "3"]),
+    ]
+    rule_files = sorted(str(p) for p in Path("rules").glob("*.rules.yml"))
+    if shutil.which("prometheus"):
+        config = ROOT / "prometheus.yml"
+        config.write_text(json.dumps({
+            "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+            "rule_files": [str(Path(p).resolve()) for p in rule_files],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]},
+            "scrape_configs": [{"job_name": "dbhealth", "static_configs": [{"targets": [EXPORTER]}]}],
+        }, indent=2))
+        found.append(Service("prometheus", ["prometheus", f"--config.file={config}",
+                                            f"--storage.tsdb.path={ROOT / 'prometheus'}",
+                                            f"--web.listen-address={PROMETHEUS}"],
+                             url=f"http://{PROMETHEUS}/-/ready"))
+    am_config = Path("rules/alertmanager.yml")
+    if shutil.which("prometheus-alertmanager") and am_config.exists():
+        found.append(Service("alertmanager", [
+            "prometheus-alertmanager", f"--config.file={am_config.resolve()}",
+            f"--storage.path={ROOT / 'alertmanager'}", f"--web.listen-address={ALERTMANAGER}",
+            "--cluster.listen-address="], url=f"http://{ALERTMANAGER}/-/ready"))
+    return found
+
+
+def _wait(url: str, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.25)
+    return False
+
+
+def _pids() -> dict[str, int]:
+    path = ROOT / "pids.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def up(progress: Progress = print) -> int:
+    ROOT.mkdir(parents=True, exist_ok=True)
+    dsn = prepare_database(progress)
+    pids = {name: pid for name, pid in _pids().items() if _alive(pid)}
+    for service in services(dsn):
+        if service.name in pids:
+            progress(f"demo: {service.name} already running (pid {pids[service.name]})")
+            continue
+        log = open(ROOT / f"{service.name}.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(service.argv, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **service.env}, start_new_session=True)
+        pids[service.name] = proc.pid
+        (ROOT / "pids.json").write_text(json.dumps(pids))
+        ready = "" if service.url is None or _wait(service.url) else " (not ready yet, see log)"
+        progress(f"demo: started {service.name} (pid {proc.pid}){ready}")
+    _summary(dsn, progress)
+    return 0
+
+
+def _summary(dsn: str, progress: Progress) -> None:
+    try:
+        with urllib.request.urlopen(f"http://{EXPORTER}/metrics", timeout=10) as response:
+            lines = response.read().decode().splitlines()
+    except OSError as exc:
+        progress(f"demo: exporter not answering yet: {exc}")
+        lines = []
+    keys = ("dbhealth_up ", "dbhealth_connection_utilization_ratio ", "dbhealth_wedding_day_mode ",
+            "dbhealth_weddings_today ", "dbhealth_vendors_booked_today ", "dbhealth_collection_")
+    progress("\n".join([
+        "", "dbhealth demo is running:",
+        f"  metrics            http://{EXPORTER}/metrics",
+        f"  health             http://{EXPORTER}/health   http://{EXPORTER}/health/full",
+        f"  wedding day        http://{EXPORTER}/health/wedding-day",
+        f"  query report       http://{EXPORTER}/queries",
+        f"  prometheus         http://{PROMETHEUS}/alerts",
+        f"  alertmanager       http://{ALERTMANAGER}/",
+        f"  demo database      {dsn}",
+        f"  logs               {ROOT}/*.log",
+        "  stop with          .venv/bin/dbhealth-demo down", "",
+        "a few live values:", *[f"  {line}" for line in lines if line.startswith(keys)],
+    ]))
+
+
+def down(progress: Progress = print) -> int:
+    for name, pid in _pids().items():
+        if _alive(pid):
+            os.killpg(pid, signal.SIGTERM)
+            progress(f"demo: stopped {name}")
+    (ROOT / "pids.json").unlink(missing_ok=True)
+    cluster = LocalCluster(ROOT / "pg", PG_PORT)
+    if cluster.initialized and cluster.is_running():
+        cluster.stop()
+        progress("demo: stopped PostgreSQL (data kept in .demo/pg; rm -rf .demo to start afresh)")
+    return 0
+
+
+def status(progress: Progress = print) -> int:
+    pids = _pids()
+    for name, pid in pids.items():
+        progress(f"{name:14} pid {pid:<8} {'running' if _alive(pid) else 'STOPPED'}")
+    return 0 if pids and all(_alive(p) for p in pids.values()) else 1
