@@ -8,6 +8,7 @@ Old rows beyond ``audit.retention_days`` are deleted in bounded batches.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -56,10 +57,8 @@ class AuditWriter:
 
     def stop(self) -> None:
         if self._thread.is_alive():
-            try:
+            with contextlib.suppress(queue.Full):
                 self._queue.put(None, timeout=1)
-            except queue.Full:
-                pass
             self._thread.join(timeout=5)
 
     def offer(self, snapshot: Snapshot) -> None:
@@ -68,10 +67,8 @@ class AuditWriter:
             return
         if time.monotonic() < self._next_due:
             return
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(snapshot)
-        except queue.Full:
-            pass
 
     def record(self, snapshot: Snapshot) -> bool:
         """Write one history row if none is newer than the interval; True if written."""

@@ -68,7 +68,7 @@ class RedisTier:
         if raw is None:
             return None
         try:
-            return Snapshot.from_json(raw)  # type: ignore[arg-type]
+            return Snapshot.from_json(raw)
         except (ValueError, TypeError, KeyError):
             log.warning("ignoring an unreadable snapshot in redis (written by another version?)")
             return None

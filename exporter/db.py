@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -29,8 +29,12 @@ Row = tuple[Any, ...]
 Params = Sequence[Any] | Mapping[str, Any] | None
 
 
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
 def _options(settings: DatabaseSettings) -> str:
-    ms = lambda seconds: max(1, int(seconds * 1000))  # noqa: E731
+    ms = _ms
     return " ".join([
         f"-c statement_timeout={ms(settings.statement_timeout_seconds)}",
         f"-c lock_timeout={ms(settings.lock_timeout_seconds)}",
@@ -87,11 +91,11 @@ class Database:
     def write(self, statement: str, params: Params = None) -> int:
         """Run one write in an explicit READ WRITE transaction (audit rows only)."""
         try:
-            with self.pool.connection(timeout=self.settings.pool_wait_seconds) as conn:
-                with conn.transaction():
-                    conn.execute("SET TRANSACTION READ WRITE")
-                    cur = conn.execute(statement, params)
-                    return cur.rowcount
+            with self.pool.connection(timeout=self.settings.pool_wait_seconds) as conn, \
+                    conn.transaction():
+                conn.execute("SET TRANSACTION READ WRITE")
+                cur = conn.execute(statement, params)
+                return cur.rowcount
         except PoolTimeout as exc:
             raise DatabaseUnavailable(f"no connection within {self.settings.pool_wait_seconds}s") from exc
         except psycopg.Error as exc:
@@ -153,7 +157,7 @@ class Session:
                     raise QueryFailed("scrape deadline reached", timed_out=True, server_answered=False)
                 conn.execute(f"SET statement_timeout = {max(1, int(remaining * 1000))}")
             self.statements += 1
-            rows = conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
+            rows = conn.execute(statement, params).fetchall()
             self.answered = True
             return rows
         except (pgerrors.QueryCanceled, pgerrors.LockNotAvailable) as exc:
@@ -166,10 +170,8 @@ class Session:
             raise QueryFailed(_describe(exc)) from exc
         finally:
             if tighter and not conn.broken:
-                try:
+                with suppress(psycopg.Error):
                     conn.execute("RESET statement_timeout")
-                except psycopg.Error:
-                    pass
 
     def _discard(self) -> None:
         if self._conn is not None:

@@ -163,7 +163,7 @@ class ExporterApp:
         snapshot, _ = self.cache.get(self.deadline(environ))
         with self._lock:
             self.serve_metrics.current = snapshot
-            dynamic = generate_latest(self.registry) + generate_latest(self.serve_metrics)  # type: ignore[arg-type]
+            dynamic = generate_latest(self.registry) + generate_latest(self.serve_metrics)
         body = snapshot.exposition.encode() + dynamic
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_METRICS),
                                   ("Content-Length", str(len(body)))])

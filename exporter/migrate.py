@@ -40,7 +40,7 @@ def migrate(dsn: str, progress: Callable[[str], None] = print) -> list[str]:
                 if version in done:
                     continue
                 with conn.transaction():
-                    conn.execute(ddl)  # type: ignore[arg-type]
+                    conn.execute(ddl)
                     conn.execute("INSERT INTO dbhealth_exporter_migrations (version, name) "
                                  "VALUES (%s, %s)", (version, name))
                 progress(f"migrate: applied {name}")

@@ -46,6 +46,8 @@ def redis_server() -> Iterator[RedisServer]:
 def demo_template(pg_server: PostgresServer) -> str:
     pg_server.create_database(TEMPLATE)
     with psycopg.connect(pg_server.dsn(TEMPLATE), autocommit=True) as conn:
+        # As in the demo and in production: the view the statements collector reads.
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         apply_schema(conn)
         seed(conn, SeedScale(weddings=400, guests_per_wedding=25, weddings_today=6),
              date.today(), progress=lambda _msg: None)

@@ -89,7 +89,7 @@ def test_lock_waiters_counted(demo_dsn: str, sessions: list) -> None:  # type: i
 
 
 def test_database_counters_and_size(demo_dsn: str) -> None:
-    samples, scraper = collect(demo_dsn)
+    samples, _scraper = collect(demo_dsn)
     db = dbname(demo_dsn)
     assert samples.value("dbhealth_transactions_total", datname=db, outcome="commit") is not None
     assert samples.value("dbhealth_blocks_hit_total", datname=db) is not None

@@ -210,5 +210,5 @@ def test_scrape_deadline_from_prometheus_header(
     assert elapsed < 20  # answered within the scrape, not after the 30 s timeouts
     samples = Samples(body.decode())
     assert samples.value("dbhealth_collector_success", collector="activity") == 0
-    status, full = get_json(url + "/health/full")
+    status, _full = get_json(url + "/health/full")
     assert status == 200
