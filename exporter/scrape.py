@@ -99,7 +99,7 @@ class _Families:
 
 
 def render(families: Sequence[Metric]) -> str:
-    return generate_latest(_Families(families)).decode()  # type: ignore[arg-type]
+    return generate_latest(_Families(families)).decode()
 
 
 def build_collectors(settings: Settings) -> list[Collector]:
@@ -112,6 +112,7 @@ class Scraper:
         self.database = database
         self.collectors = collectors
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self._was_up = True
 
     def collect(self, deadline: float) -> Snapshot:
         started = time.monotonic()
@@ -124,6 +125,14 @@ class Scraper:
                 checks[collector.name] = self._run_one(collector, ctx, deadline, families)
             up = session.answered
             statements = session.statements
+        if up != self._was_up:
+            # Log transitions, not every failing scrape: a down database must not flood the log.
+            if up:
+                log.info("database answering again")
+            else:
+                log.warning("database unavailable: %s", next(
+                    (c.error for c in checks.values() if c.error), "no answer"))
+            self._was_up = up
         success = GaugeMetricFamily("dbhealth_collector_success",
                                     "1 when the collector succeeded in the last collection.",
                                     labels=["collector"])
@@ -158,11 +167,17 @@ class Scraper:
         try:
             produced = list(collector.collect(ctx))
         except PartialCollection as exc:  # failed, but what it could say is still served
-            log.warning("collector %s failed: %s", collector.name, exc.cause)
+            quiet = isinstance(exc.cause, DatabaseUnavailable) or (
+                isinstance(exc.cause, QueryFailed) and not exc.cause.server_answered)
+            log.log(logging.DEBUG if quiet else logging.WARNING, "collector %s failed: %s",
+                    collector.name, exc.cause)
             out.extend(exc.families)
             return CheckResult(False, time.monotonic() - started, str(exc.cause))
-        except (QueryFailed, DatabaseUnavailable) as exc:
-            log.warning("collector %s failed: %s", collector.name, exc)
+        except DatabaseUnavailable as exc:
+            return CheckResult(False, time.monotonic() - started, str(exc))
+        except QueryFailed as exc:
+            level = logging.WARNING if exc.server_answered else logging.DEBUG
+            log.log(level, "collector %s failed: %s", collector.name, exc)
             return CheckResult(False, time.monotonic() - started, str(exc))
         except Exception as exc:  # a bug in one collector must not fail the scrape
             log.exception("collector %s crashed", collector.name)

@@ -95,7 +95,7 @@ class WebSettings(_Section):
     @classmethod
     def _address(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT (e.g. 0.0.0.0:9188 or :9188)")
         return value
 
