@@ -14,6 +14,7 @@ from exporter.scrape import Scraper, build_collectors
 
 from ..support.postgres import PostgresServer
 from ..support.scrape import Samples
+from ..support.wait import wait_until
 from .conftest import exporter_settings
 
 
@@ -27,14 +28,6 @@ def collect(dsn: str, **overrides: object) -> tuple[Samples, Scraper]:
         return Samples(snapshot.exposition), scraper
     finally:
         database.close()
-
-
-def wait_until(condition, timeout: float = 15.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def dbname(dsn: str) -> str:

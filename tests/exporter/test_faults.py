@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -17,15 +17,8 @@ from exporter.settings import DatabaseSettings
 from ..support.postgres import PostgresServer
 from ..support.redis_server import RedisServer
 from ..support.scrape import Samples, get_json, http_get, scrape
+from ..support.wait import wait_until
 from .conftest import ExporterFactory, base_url
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
