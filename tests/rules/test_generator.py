@@ -185,3 +185,23 @@ def test_invalid_thresholds_exit_2_naming_the_key(tmp_path: Path) -> None:
     assert "thresholds[10](replication_lag).normal" in result.stderr
     assert (root / RULES).read_text(encoding="utf-8") == (REPO / RULES).read_text(
         encoding="utf-8"), "an invalid file must not overwrite the rules"
+
+
+def test_keep_firing_for_is_rendered_and_accepted_by_promtool(tmp_path: Path) -> None:
+    raw = _raw()
+    _threshold(raw, "replication_lag")["keep_firing_for"] = "10m"
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(render_rules(parse(raw)), encoding="utf-8")
+    rules = yaml.safe_load(rules_file.read_text(encoding="utf-8"))["groups"][0]["rules"]
+    lag = next(r for r in rules if r.get("alert") == "DBHealthReplicationLagHigh")
+    assert lag["keep_firing_for"] == "10m"
+    result = subprocess.run(["promtool", "check", "rules", str(rules_file)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_missing_signal_alert_cannot_use_threshold() -> None:
+    raw = _raw()
+    raw["wedding_day"]["missing"]["summary"] = "limit {{ $threshold }}"
+    with pytest.raises(ThresholdFileError, match=r"wedding_day\.missing: .*no threshold"):
+        parse(raw)
