@@ -53,7 +53,8 @@ def _query_first(record: str, pipeline: str) -> str:
 
 def _wedding_day_text(mode_record: str) -> str:
     return (f'{{{{ with query "{mode_record}" }}}}'
-            '{{ if eq (. | first | value) 0.0 }}false{{ else }}true{{ end }}{{ end }}')
+            '{{ if eq (. | first | value) 0.0 }}false{{ else }}true{{ end }}'
+            "{{ else }}true{{ end }}")  # no mode series at all: fail strict
 
 
 def _definitions(mode_record: str, threshold: Threshold | None) -> dict[str, str]:
