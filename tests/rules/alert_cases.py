@@ -110,12 +110,14 @@ class Scenario:
     why: str = ""
 
 
-def normal(value: float, text: str, *fires: Fire, **kw: object) -> Scenario:
-    return Scenario(0, value, text, fires, **kw)  # type: ignore[arg-type]
+def normal(value: float, text: str, *fires: Fire, feed: Feed | None = None,
+           why: str = "") -> Scenario:
+    return Scenario(0, value, text, fires, feed, why)
 
 
-def wedding(value: float, text: str, *fires: Fire, **kw: object) -> Scenario:
-    return Scenario(1, value, text, fires, **kw)  # type: ignore[arg-type]
+def wedding(value: float, text: str, *fires: Fire, feed: Feed | None = None,
+            why: str = "") -> Scenario:
+    return Scenario(1, value, text, fires, feed, why)
 
 
 def absent(value: float, text: str, *fires: Fire) -> Scenario:
