@@ -6,6 +6,7 @@ Both run as ``python -m`` subprocesses from the repository root with the
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -46,7 +47,7 @@ def make_policy(**overrides: Any) -> dict[str, Any]:
         "vendors": {"rate_limit_seconds": 3600},
     }
     policy.update(overrides)
-    return policy
+    return copy.deepcopy(policy)  # callers mutate it; the shared contacts must stay intact
 
 
 def write_policy(policy: dict[str, Any], directory: Path | None = None) -> str:
