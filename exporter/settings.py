@@ -94,7 +94,7 @@ class WebSettings(_Section):
     @field_validator("listen_address")
     @classmethod
     def _address(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
+        _host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT (e.g. 0.0.0.0:9188 or :9188)")
         return value
@@ -169,7 +169,7 @@ class Settings(_Section):
         if self.redis.url:
             data["redis"]["url"] = mask_url(self.redis.url)
         if self.web.auth_token:
-            data["web"]["auth_token"] = "***"
+            data["web"]["auth_token"] = "***"  # noqa: S105 - the mask, not a secret
         return data
 
 
