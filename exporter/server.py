@@ -12,6 +12,7 @@ from .cache import RedisTier, SnapshotCache, namespace_for
 from .collectors.wedding import WeddingCollector
 from .db import Database
 from .http import ExporterApp
+from .queries.service import QueryTracker
 from .scrape import Scraper, build_collectors
 from .settings import Settings
 from .wedding_endpoint import WeddingDayEndpoint
@@ -44,8 +45,10 @@ class Exporter:
                                    on_collected=self.audit.offer)
         wedding = next((c for c in self.scraper.collectors
                         if isinstance(c, WeddingCollector)), None)
+        self.queries = QueryTracker(settings, self.database, self.scraper.collectors, self.cache)
         self.app = ExporterApp(self.cache, settings.web, extra_routes={
-            "/health/wedding-day": WeddingDayEndpoint(settings, self.cache, wedding)})
+            "/health/wedding-day": WeddingDayEndpoint(settings, self.cache, wedding),
+            **self.queries.routes})
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -57,6 +60,7 @@ class Exporter:
     def start(self) -> None:
         self.database.open()
         self.audit.start()
+        self.queries.start()
         host, port = self.settings.web.host_port
         self._server = make_server(host, port, self.app, _ThreadingWSGIServer,
                                    handler_class=_QuietHandler)
@@ -74,4 +78,5 @@ class Exporter:
             self._server.shutdown()
             self._server.server_close()
         self.audit.stop()
+        self.queries.stop()
         self.database.close()

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .collectors import COLLECTOR_DEFAULTS
 from .errors import ConfigError
+from .queries.settings import StatementsSettings
 from .wedding_settings import WeddingSettings
 
 ENV_PREFIX = "DBHEALTH_"
@@ -128,6 +129,7 @@ class Settings(_Section):
     audit: AuditSettings = AuditSettings()
     web: WebSettings = WebSettings()
     tables: TablesSettings = TablesSettings()
+    statements: StatementsSettings = StatementsSettings()
     wedding: WeddingSettings = WeddingSettings()
     timezone: str = "Europe/London"
     collectors: dict[str, bool] = Field(default_factory=lambda: dict(COLLECTOR_DEFAULTS))

@@ -1,0 +1,301 @@
+"""Index advisor: what-if planning of the slow statements with hypothetical indexes (dexter-style).
+
+Every ``statements.advisor.interval_seconds`` a background thread borrows one
+connection from the exporter's pool and, inside one READ ONLY transaction with
+tight ``statement_timeout`` / ``lock_timeout``:
+
+1. reads the slow SELECTs of this database from pg_stat_statements (mean time
+   over the slow threshold, 50% stricter on wedding days) and the large tables
+   that are mostly sequentially scanned (pg_stat_user_tables);
+2. plans each statement generically: PostgreSQL 15 has no
+   ``EXPLAIN (GENERIC_PLAN)``, so it runs ``PREPARE`` on the normalized text
+   (the server infers the ``$n`` types), ``EXPLAIN (FORMAT JSON) EXECUTE`` with
+   NULL arguments under ``plan_cache_mode = force_generic_plan``, and
+   ``DEALLOCATE``;
+3. with HypoPG installed (``CREATE EXTENSION hypopg``, by an admin), plans it
+   again with one hypothetical index at a time on the columns its WHERE/JOIN
+   clauses filter on: 1-column candidates, then 2-column ones. An index is
+   suggested only when it cuts the estimated cost by ``min_saving_ratio`` (half).
+   Without HypoPG, the large, mostly seq-scanned tables give heuristic
+   suggestions (no estimated saving).
+
+Nothing is ever created: hypothetical indexes live in the session's memory and
+are dropped (``hypopg_reset()``) after each plan, every prepared plan is
+deallocated, settings are ``SET LOCAL``; after a failed run the connection is
+closed instead of reused. Errors are reported by SQLSTATE only: a server
+message may quote a literal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import PoolTimeout
+
+from .queries.candidates import index_candidates, predicate_columns
+from .queries.classify import Table, parse_tree, tables_in
+from .queries.detect import LARGE_SEQ_SCANNED_SQL
+from .queries.suggestions import AdvisorResult, IndexSuggestion
+
+if TYPE_CHECKING:
+    from .db import Database
+    from .queries.settings import StatementsSettings
+
+log = logging.getLogger(__name__)
+
+PREPARED = "dbhealth_advisor_plan"
+
+SLOW_SQL = """
+SELECT s.queryid, min(s.query), sum(s.calls)::float8,
+       (sum(s.total_exec_time) / nullif(sum(s.calls), 0))::float8 AS mean_ms
+FROM pg_stat_statements(true) s
+WHERE s.toplevel AND s.queryid IS NOT NULL
+  AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+GROUP BY s.queryid
+HAVING sum(s.total_exec_time) / nullif(sum(s.calls), 0) >= %(threshold)s
+ORDER BY sum(s.total_exec_time) DESC
+LIMIT %(limit)s
+"""
+
+TABLES_SQL = """
+SELECT t.schemaname, t.relname, n.nspname, c.relname, c.oid, c.reltuples::float8,
+       (SELECT array_agg(a.attname::text) FROM pg_attribute a
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+       (SELECT array_agg(cols) FROM (
+           SELECT array_to_string(array_agg(a.attname::text ORDER BY k.ord), ',') AS cols
+           FROM pg_index i
+           CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+           WHERE i.indrelid = c.oid AND i.indisvalid GROUP BY i.indexrelid) ix),
+       coalesce(st.seq_scan, 0), coalesce(st.idx_scan, 0), coalesce(st.n_live_tup, 0)
+FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS t(schemaname, relname)
+JOIN pg_class c ON c.oid = to_regclass(CASE WHEN t.schemaname = '' THEN quote_ident(t.relname)
+                  ELSE quote_ident(t.schemaname) || '.' || quote_ident(t.relname) END)
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
+WHERE c.relkind IN ('r', 'p', 'm')
+"""
+
+class TableInfo:
+    def __init__(self, row: tuple[Any, ...]):
+        (_, _, self.schema, self.name, self.oid, self.reltuples, columns, indexes,
+         self.seq_scan, self.idx_scan, self.live_rows) = row
+        self.columns: set[str] = set(columns or [])
+        self.indexes: list[tuple[str, ...]] = [tuple(i.split(",")) for i in indexes or []]
+
+    def indexed(self, columns: tuple[str, ...]) -> bool:
+        return any(index[: len(columns)] == columns for index in self.indexes)
+
+
+def _sqlstate(exc: BaseException) -> str:
+    state = getattr(getattr(exc, "diag", None), "sqlstate", None)
+    return f"{type(exc).__name__}[{state}]" if state else type(exc).__name__
+
+
+class IndexAdvisor:
+    def __init__(self, settings: StatementsSettings, database: Database,
+                 wedding_day: Callable[[], bool]):
+        self.settings = settings
+        self.database = database
+        self.wedding_day = wedding_day
+        self.latest: AdvisorResult | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- schedule ---------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.settings.advisor.enabled or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="dbhealth-advisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        if self._stop.wait(self.settings.advisor.initial_delay_seconds):
+            return
+        while True:
+            self.run_once()
+            if self._stop.wait(self.settings.advisor.interval_seconds):
+                return
+
+    # -- one run ----------------------------------------------------------------------------
+    def run_once(self) -> AdvisorResult:
+        threshold = self.settings.slow_threshold(self.wedding_day())
+        try:
+            conn = self.database.pool.getconn(timeout=self.database.settings.pool_wait_seconds)
+        except PoolTimeout:
+            result = AdvisorResult(time.time(), False, threshold, error="no pool connection")
+        else:
+            try:
+                result = self._advise(conn, threshold)
+            except psycopg.Error as exc:
+                log.warning("index advisor run failed: %s", _sqlstate(exc))
+                result = AdvisorResult(time.time(), False, threshold, error=_sqlstate(exc))
+                # A failed run may leave a prepared plan or hypothetical index behind in the
+                # session: close it, the pool replaces it.
+                conn.close()
+            finally:
+                self.database.pool.putconn(conn)
+        self.latest = result
+        log.info("index advisor: %d slow statement(s) evaluated, %d suggestion(s)%s",
+                 result.evaluated, len(result.suggestions),
+                 "" if result.hypopg or result.error else " (heuristic only: no hypopg)")
+        return result
+
+    def _advise(self, conn: psycopg.Connection[Any], threshold: float) -> AdvisorResult:
+        cfg = self.settings.advisor
+        skipped: dict[str, int] = {}
+        with conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(f"SET LOCAL statement_timeout = {max(1, int(cfg.statement_timeout_seconds * 1000))}")
+            conn.execute(f"SET LOCAL lock_timeout = {max(1, int(cfg.lock_timeout_seconds * 1000))}")
+            conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            hypopg = bool(_one(conn, "SELECT EXISTS (SELECT 1 FROM pg_extension "
+                                     "WHERE extname = 'hypopg')"))
+            slow = conn.execute(SLOW_SQL, {"threshold": threshold,
+                                           "limit": cfg.max_statements}).fetchall()
+            large = conn.execute(LARGE_SEQ_SCANNED_SQL,
+                                 {"large": self.settings.large_table_rows}).fetchall()
+            findings = tuple({"table": r[1] if r[0] == "public" else f"{r[0]}.{r[1]}",
+                              "live_rows": r[2], "seq_scans": r[3], "index_scans": r[4],
+                              "seq_rows_read": r[5], "finding": "seq_scan_large_table"}
+                             for r in large)
+            large_tables = {(r[0], r[1]) for r in large}
+            best: dict[tuple[str, str, tuple[str, ...]], IndexSuggestion] = {}
+            evaluated = 0
+            for queryid, text, _calls, _mean in slow:
+                tree = parse_tree(text or "")
+                if tree is None or len(tree) != 1 or "SelectStmt" not in tree[0]:
+                    skipped["not_a_select"] = skipped.get("not_a_select", 0) + 1
+                    continue
+                tables = self._tables(conn, tables_in(tree))
+                by_table = predicate_columns(tree, _columns_lookup(tables))
+                evaluated += 1
+                if hypopg:
+                    found = self._what_if(conn, queryid, text, tables, by_table, skipped)
+                else:
+                    found = self._heuristic(queryid, tables, by_table, large_tables)
+                for s in found:
+                    key = (s.schema, s.table, s.columns)
+                    old = best.get(key)
+                    if old is None or (s.saving_ratio or 0) > (old.saving_ratio or 0):
+                        merged = old.queryids if old else ()
+                        best[key] = _with_queryids(s, (*merged, *s.queryids))
+                    else:
+                        best[key] = _with_queryids(old, (*old.queryids, *s.queryids))
+            if hypopg:
+                conn.execute("SELECT hypopg_reset()")
+        ordered = sorted(best.values(), key=lambda s: -(s.saving_ratio or 0))
+        return AdvisorResult(time.time(), hypopg, threshold, evaluated, tuple(ordered),
+                             findings, None, skipped)
+
+    def _tables(self, conn: psycopg.Connection[Any], refs: set[Table]) -> dict[Table, TableInfo]:
+        if not refs:
+            return {}
+        ordered = sorted(refs, key=lambda t: (t[0] or "", t[1]))
+        rows = conn.execute(TABLES_SQL, {"schemas": [t[0] or "" for t in ordered],
+                                         "names": [t[1] for t in ordered]}).fetchall()
+        return {(r[0] or None, r[1]): TableInfo(r) for r in rows}
+
+    def _what_if(self, conn: psycopg.Connection[Any], queryid: int, text: str,
+                 tables: dict[Table, TableInfo], by_table: dict[Table, list[str]],
+                 skipped: dict[str, int]) -> list[IndexSuggestion]:
+        before = self._cost(conn, text, skipped)
+        if before is None or before <= 0:
+            return []
+        gate = before * (1.0 - self.settings.advisor.min_saving_ratio)
+        for width in (1, 2):  # dexter: single columns first, pairs only if none is enough
+            winner: tuple[float, TableInfo, tuple[str, ...]] | None = None
+            for ref, columns in by_table.items():
+                info = tables.get(ref)
+                if info is None:
+                    continue
+                for cand in index_candidates(columns[:4], max_columns=width):
+                    if len(cand) != width or info.indexed(cand):
+                        continue
+                    cost = self._hypothetical_cost(conn, text, info, cand, skipped)
+                    if cost is not None and cost <= gate and (winner is None or cost < winner[0]):
+                        winner = (cost, info, cand)
+            if winner is not None:
+                cost, info, cand = winner
+                return [IndexSuggestion(info.schema, info.name, cand, "hypopg", (queryid,),
+                                        1.0 - cost / before, round(before, 2), round(cost, 2))]
+        return []
+
+    def _hypothetical_cost(self, conn: psycopg.Connection[Any], text: str, info: TableInfo,
+                           columns: tuple[str, ...], skipped: dict[str, int]) -> float | None:
+        ddl = sql.SQL("CREATE INDEX ON {}.{} ({})").format(
+            sql.Identifier(info.schema), sql.Identifier(info.name),
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        try:
+            with conn.transaction():
+                conn.execute("SELECT * FROM hypopg_create_index(%s)", [ddl.as_string(conn)])
+            return self._cost(conn, text, skipped)
+        except psycopg.Error as exc:
+            skipped[_sqlstate(exc)] = skipped.get(_sqlstate(exc), 0) + 1
+            return None
+        finally:
+            conn.execute("SELECT hypopg_reset()")
+
+    @staticmethod
+    def _cost(conn: psycopg.Connection[Any], text: str, skipped: dict[str, int]) -> float | None:
+        """Estimated total cost of the generic plan; None when it cannot be planned."""
+        prepared = False
+        try:
+            with conn.transaction():  # a savepoint: one failure leaves the run going
+                conn.execute(f"PREPARE {PREPARED} AS {text}")
+                prepared = True
+                count = _one(conn, "SELECT cardinality(parameter_types) "
+                                   "FROM pg_prepared_statements WHERE name = %s", [PREPARED])
+                args = f"({', '.join(['NULL'] * int(count))})" if count else ""
+                plan = _one(conn, f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}{args}")
+            return float(plan[0]["Plan"]["Total Cost"])
+        except psycopg.Error as exc:
+            skipped[_sqlstate(exc)] = skipped.get(_sqlstate(exc), 0) + 1
+            return None
+        finally:
+            if prepared:  # PREPARE is not transactional: it survives a rolled-back savepoint
+                try:
+                    with conn.transaction():
+                        conn.execute(f"DEALLOCATE {PREPARED}")
+                except psycopg.Error:
+                    pass
+
+    @staticmethod
+    def _heuristic(queryid: int, tables: dict[Table, TableInfo], by_table: dict[Table, list[str]],
+                   large: set[tuple[str, str]]) -> list[IndexSuggestion]:
+        found = []
+        for ref, columns in by_table.items():
+            info = tables.get(ref)
+            if info is None or (info.schema, info.name) not in large:
+                continue
+            for column in columns:
+                if not info.indexed((column,)):
+                    found.append(IndexSuggestion(info.schema, info.name, (column,), "heuristic",
+                                                 (queryid,)))
+                    break
+        return found
+
+
+def _columns_lookup(tables: dict[Table, TableInfo]) -> Callable[[Table], set[str]]:
+    return lambda t: tables[t].columns if t in tables else set()
+
+
+def _one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
+    row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+def _with_queryids(s: IndexSuggestion, queryids: tuple[int, ...]) -> IndexSuggestion:
+    return IndexSuggestion(s.schema, s.table, s.columns, s.method, tuple(dict.fromkeys(queryids)),
+                           s.saving_ratio, s.cost_before, s.cost_after)

@@ -1,0 +1,248 @@
+"""pg_stat_statements by wedding domain, plus the top-N statements (bounded cardinality).
+
+    dbhealth_query_calls_total{domain="guest_list"} 182733
+    dbhealth_query_exec_seconds_total{domain="guest_list"} 912.4
+    dbhealth_query_rows_total{domain="guest_list"} 190211
+    dbhealth_statement_calls_total{queryid="-8123…",domain="guest_list"} 50211
+    dbhealth_statement_exec_seconds_total{queryid="other",domain="other"} 71.3
+    dbhealth_index_suggestion_info{table="guests",columns="email"} 1
+
+One statement per collection: ``pg_stat_statements(showtext := false)`` (no
+query texts shipped) plus ``pg_stat_statements_info.stats_reset`` in a
+sentinel row. Texts are needed only to classify queryids never seen before:
+then, at most every ``statements.text_fetch_interval_seconds``, that same single
+statement runs with ``showtext := true`` and returns text only for unknown ids.
+Classification (pglast) is time-boxed per collection; entries still waiting for
+it are held back and counted in full once classified. Counters are made
+monotonic by :mod:`exporter.queries.tracker`. Text never becomes a label.
+
+The accumulators live in this process. With several replicas behind the Redis
+L2 cache each replica accumulates from its own readings, so a series can step
+back when the snapshot served switches to a replica that started later
+(Prometheus sees a counter reset; ``rate()`` stays correct). See docs/queries.md.
+
+Verify with: ``SELECT queryid, calls, total_exec_time FROM pg_stat_statements``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from ..errors import QueryFailed
+from ..queries.classify import Classifier
+from ..queries.settings import DOMAINS
+from ..queries.suggestions import AdvisorResult
+from ..queries.tracker import StatementTracker
+from .base import CollectContext, Row
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = "s.queryid, s.dbid, s.userid, s.calls, s.total_exec_time, s.rows"
+_SENTINEL = ("SELECT NULL::bigint, 0::oid, 0::oid, 0::bigint, "
+             "coalesce(extract(epoch FROM stats_reset)::float8, 0), 0::bigint{text} "
+             "FROM pg_stat_statements_info")
+_THIS_DB = " AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
+HOW_TO_ENABLE = (
+    "pg_stat_statements is not available in the monitored database, so the statements "
+    "collector reports dbhealth_collector_success{collector=\"statements\"} 0. To enable it: "
+    "add pg_stat_statements to shared_preload_libraries in postgresql.conf, restart "
+    "PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in the monitored database "
+    "(details: docs/queries.md). Rechecking every %.0fs; this is logged once.")
+_MISSING_STATES = ("[42883]", "[42P01]", "[55000]")  # undefined function/table, not preloaded
+
+
+class StatementsUnavailable(QueryFailed):
+    """pg_stat_statements is missing; the remedy was logged once by the collector.
+
+    ``server_answered=False`` keeps the scraper's per-collection log line at DEBUG:
+    repeating the same warning every scrape would flood the log.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message, server_answered=False)
+
+
+class AdvisorSource(Protocol):
+    latest: AdvisorResult | None
+
+
+def build_sql(*, with_text: bool, include_nested: bool, all_databases: bool) -> str:
+    where = "WHERE TRUE" + ("" if include_nested else " AND s.toplevel") \
+        + ("" if all_databases else _THIS_DB)
+    if with_text:
+        return (f"SELECT {_COLUMNS}, CASE WHEN k.id IS NULL THEN s.query END "
+                f"FROM pg_stat_statements(true) s "
+                f"LEFT JOIN unnest(%(known)s::bigint[]) AS k(id) ON k.id = s.queryid {where} "
+                f"UNION ALL {_SENTINEL.format(text=', NULL::text')}")
+    return (f"SELECT {_COLUMNS} FROM pg_stat_statements(false) s {where} "
+            f"UNION ALL {_SENTINEL.format(text='')}")
+
+
+class StatementsCollector:
+    name: ClassVar[str] = "statements"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings.statements
+        cfg = self.settings
+        self.classifier = Classifier(cfg.table_domains, cfg.domain_priority)
+        self.tracker = StatementTracker(cfg.top_n, regression_min_calls=cfg.regression_min_calls)
+        self.domains: dict[int, str] = {}  # queryid → domain, for every classified statement
+        self.advisor: AdvisorSource | None = None  # attached by the server wiring
+        self._sql = build_sql(with_text=False, include_nested=cfg.include_nested,
+                              all_databases=cfg.all_databases)
+        self._sql_text = build_sql(with_text=True, include_nested=cfg.include_nested,
+                                   all_databases=cfg.all_databases)
+        self._texts: dict[int, str | None] = {}  # fetched, waiting for classification
+        self._needs_text = False
+        self._last_text_fetch: float | None = None
+        self._missing: str | None = None
+        self._recheck_at = 0.0
+        self.unclassified = 0
+
+    # -- one collection ---------------------------------------------------------------------
+    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+        rows, fetched_text = self._read(ctx)
+        stats_reset = self._take_sentinel(rows)
+        if fetched_text:
+            self._remember_texts(rows)
+            rows = [r[:6] for r in rows]
+        self._classify_pending()
+        deltas = self.tracker.update(rows, self.domains, stats_reset)
+        self._needs_text = any(q not in self._texts for q in deltas.unclassified)
+        self.unclassified = len(deltas.unclassified)
+        if len(self.domains) > self.settings.max_known_statements:
+            present = {r[0] for r in rows}
+            self.domains = {q: d for q, d in self.domains.items() if q in present}
+        yield from self._families()
+
+    def _read(self, ctx: CollectContext) -> tuple[list[Row], bool]:
+        if self._missing is not None and ctx.now < self._recheck_at:
+            raise StatementsUnavailable(self._missing)
+        interval = self.settings.text_fetch_interval_seconds
+        with_text = self._last_text_fetch is None or (
+            self._needs_text and ctx.now - self._last_text_fetch >= interval)
+        try:
+            if with_text:
+                known = list(self.domains.keys() | self._texts.keys())
+                rows = ctx.query(self._sql_text, {"known": known})
+            else:
+                rows = ctx.query(self._sql, None)
+        except QueryFailed as exc:
+            message = str(exc)
+            if "pg_stat_statements" in message and any(s in message for s in _MISSING_STATES):
+                if self._missing is None:
+                    log.warning(HOW_TO_ENABLE, self.settings.missing_recheck_seconds)
+                self._missing = f"pg_stat_statements unavailable: {message}"
+                self._recheck_at = ctx.now + self.settings.missing_recheck_seconds
+                raise StatementsUnavailable(self._missing) from None
+            raise
+        if self._missing is not None:
+            log.info("pg_stat_statements is available again; statements collector resumed")
+            self._missing = None
+        if with_text:
+            self._last_text_fetch = ctx.now
+        return rows, with_text
+
+    @staticmethod
+    def _take_sentinel(rows: list[Row]) -> float | None:
+        for i in (len(rows) - 1, *range(len(rows) - 1)):  # it is last in practice
+            if i >= 0 and rows[i][0] is None and rows[i][2] == 0:
+                reset = rows.pop(i)[4]
+                return float(reset) if reset else None
+        return None
+
+    def _remember_texts(self, rows: list[Row]) -> None:
+        for row in rows:
+            queryid, text = row[0], row[6]
+            if queryid is None or queryid in self.domains:
+                continue
+            if text is None and queryid not in self._texts:
+                self.domains[queryid] = "other"  # text gone from the file: cannot classify
+            elif text is not None and len(self._texts) < self.settings.max_known_statements:
+                self._texts[queryid] = text
+
+    def _classify_pending(self) -> None:
+        if not self._texts:
+            return
+        stop = time.monotonic() + self.settings.classify_budget_seconds
+        for queryid in list(self._texts):
+            text = self._texts.pop(queryid)
+            self.domains[queryid] = self.classifier.classify(text)[0]
+            if time.monotonic() > stop:
+                break
+
+    # -- exposition -------------------------------------------------------------------------
+    def _families(self) -> Iterable[Metric]:
+        t = self.tracker
+        calls = CounterMetricFamily("dbhealth_query_calls",
+                                    "Statement executions by wedding domain (pg_stat_statements).",
+                                    labels=["domain"])
+        secs = CounterMetricFamily("dbhealth_query_exec_seconds",
+                                   "Statement execution time by wedding domain.", labels=["domain"])
+        rows = CounterMetricFamily("dbhealth_query_rows", "Rows returned or affected, by domain.",
+                                   labels=["domain"])
+        for domain in DOMAINS:
+            totals = t.domains[domain]
+            calls.add_metric([domain], totals.calls)
+            secs.add_metric([domain], totals.seconds)
+            rows.add_metric([domain], totals.rows)
+        yield from (calls, secs, rows)
+        labels = ["queryid", "domain"]
+        s_calls = CounterMetricFamily(
+            "dbhealth_statement_calls",
+            "Executions of the top-N statements by total time; queryid=\"other\" is the rest.",
+            labels=labels)
+        s_secs = CounterMetricFamily(
+            "dbhealth_statement_exec_seconds",
+            "Execution time of the top-N statements; queryid=\"other\" is the rest.", labels=labels)
+        for queryid in t.tracked:
+            totals = t.series[queryid]
+            key = [str(queryid), t.series_domain.get(queryid, "other")]
+            s_calls.add_metric(key, totals.calls)
+            s_secs.add_metric(key, totals.seconds)
+        s_calls.add_metric(["other", "other"], t.other.calls)
+        s_secs.add_metric(["other", "other"], t.other.seconds)
+        yield from (s_calls, s_secs)
+        yield GaugeMetricFamily("dbhealth_statements_entries",
+                                "pg_stat_statements entries read in the last collection.",
+                                value=float(t.entries))
+        yield GaugeMetricFamily("dbhealth_statements_unclassified",
+                                "Statements waiting for their text to be classified.",
+                                value=float(self.unclassified))
+        yield from _advisor_families(self.advisor.latest if self.advisor is not None else None)
+
+
+def _advisor_families(result: AdvisorResult | None) -> Iterable[Metric]:
+    if result is None:
+        return
+    labels = ["table", "columns"]
+    info = GaugeMetricFamily("dbhealth_index_suggestion_info",
+                             "1 per index the advisor suggests (never created by the exporter).",
+                             labels=labels)
+    saving = GaugeMetricFamily(
+        "dbhealth_index_suggestion_estimated_saving_ratio",
+        "Estimated planner cost saved by the suggested index on its slow statements (0-1).",
+        labels=labels)
+    for suggestion in result.suggestions:
+        key = [suggestion.table_label, suggestion.columns_label]
+        info.add_metric(key, 1.0)
+        if suggestion.saving_ratio is not None:
+            saving.add_metric(key, suggestion.saving_ratio)
+    yield from (info, saving)
+    yield GaugeMetricFamily("dbhealth_index_advisor_last_run_timestamp_seconds",
+                            "When the index advisor last finished.", value=result.finished_at)
+    yield GaugeMetricFamily("dbhealth_index_advisor_success",
+                            "1 when the last index advisor run completed.",
+                            value=0.0 if result.error else 1.0)
+    yield GaugeMetricFamily("dbhealth_index_advisor_hypopg_available",
+                            "1 when HypoPG what-if planning was available to the advisor.",
+                            value=1.0 if result.hypopg else 0.0)

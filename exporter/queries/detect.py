@@ -1,0 +1,71 @@
+"""Slow-pattern findings for one statement, and the wedding-day state they depend on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from .settings import StatementsSettings
+
+SATURDAY = 5
+
+LARGE_SEQ_SCANNED_SQL = """
+SELECT schemaname, relname, n_live_tup, seq_scan, coalesce(idx_scan, 0), seq_tup_read
+FROM pg_stat_user_tables
+WHERE n_live_tup >= %(large)s AND seq_scan > coalesce(idx_scan, 0)
+ORDER BY seq_tup_read DESC LIMIT 50
+"""
+
+
+def wedding_day_active(headline: Mapping[str, float] | None, timezone: str, now: float) -> bool:
+    """The wedding-day mode from the latest snapshot; a Saturday check when it has none."""
+    if headline and "dbhealth_wedding_day_mode" in headline:
+        return headline["dbhealth_wedding_day_mode"] >= 1.0
+    return datetime.fromtimestamp(now, ZoneInfo(timezone)).weekday() == SATURDAY
+
+
+@dataclass(frozen=True)
+class StatementStats:
+    queryid: int
+    calls: float
+    total_ms: float
+    max_ms: float
+    rows: float
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+    @property
+    def rows_per_call(self) -> float:
+        return self.rows / self.calls if self.calls else 0.0
+
+
+def table_label(schema: str | None, name: str) -> str:
+    return name if schema in (None, "", "public") else f"{schema}.{name}"
+
+
+def findings(stats: StatementStats, cfg: StatementsSettings, *, threshold_ms: float,
+             tables: set[str], seq_scanned: set[str],
+             regression: tuple[float, float] | None) -> list[dict[str, Any]]:
+    """What is wrong with one statement: slow, seq scans on large tables, N+1, regression."""
+    found: list[dict[str, Any]] = []
+    if stats.mean_ms >= threshold_ms:
+        found.append({"kind": "slow", "mean_ms": round(stats.mean_ms, 3),
+                      "threshold_ms": threshold_ms})
+    for table in sorted(tables & seq_scanned):
+        found.append({"kind": "seq_scan_large_table", "table": table})
+    if stats.calls >= cfg.n_plus_one_min_calls \
+            and stats.rows_per_call <= cfg.n_plus_one_max_rows_per_call:
+        found.append({"kind": "n_plus_one", "calls": int(stats.calls),
+                      "rows_per_call": round(stats.rows_per_call, 3)})
+    if regression is not None:
+        recent, earlier = regression
+        found.append({"kind": "regression", "recent_mean_ms": round(recent, 3),
+                      "earlier_mean_ms": round(earlier, 3),
+                      "factor": round(recent / earlier, 2) if earlier > 0 else None})
+    return found

@@ -1,0 +1,170 @@
+"""``/queries``: the slowest statements with sanitized text, domain, numbers, findings, advice.
+
+Built on request (the endpoint sits behind the bearer token and the rate limit)
+from a handful of small reads on one pooled connection: the top statements
+without text, the texts of ids not sanitized before (kept in a bounded cache),
+the large mostly seq-scanned tables, and — cached for a minute — whether a
+wedding is scheduled within the next 7 days, in which case the domains that
+matter on the day rank first. Regressions come from the statements collector's
+history in this process, index suggestions from the advisor's last run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from ..errors import DatabaseUnavailable, QueryFailed
+from .classify import Classifier, parse_tree, tables_in
+from .detect import LARGE_SEQ_SCANNED_SQL, StatementStats, findings, table_label
+from .sanitize import sanitize
+from .settings import WEDDING_CRITICAL_DOMAINS
+from .suggestions import AdvisorResult
+
+if TYPE_CHECKING:
+    from ..collectors.statements import StatementsCollector
+    from ..db import Database, Session
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+_THIS_DB = "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+TOP_SQL = f"""
+WITH s AS (
+    SELECT queryid, sum(calls)::float8 AS calls, sum(total_exec_time)::float8 AS total_ms,
+           max(max_exec_time)::float8 AS max_ms, sum(rows)::float8 AS nrows
+    FROM pg_stat_statements(false)
+    WHERE toplevel AND queryid IS NOT NULL {_THIS_DB}
+    GROUP BY queryid
+)
+(SELECT * FROM s ORDER BY total_ms DESC LIMIT %(limit)s)
+UNION
+(SELECT * FROM s WHERE calls > 0 ORDER BY total_ms / calls DESC LIMIT %(limit)s)
+"""
+TEXT_SQL = f"""
+SELECT queryid, min(query) FROM pg_stat_statements(true)
+WHERE queryid = ANY(%(ids)s) {_THIS_DB} GROUP BY queryid
+"""
+
+Described = tuple[str, str, frozenset[str]]  # sanitized text, domain, table labels
+
+
+class QueryReport:
+    def __init__(self, settings: Settings, database: Database,
+                 collector: StatementsCollector | None,
+                 advisor_result: Callable[[], AdvisorResult | None],
+                 wedding_day: Callable[[], bool], cache_size: int = 5000):
+        self.settings = settings
+        self.cfg = settings.statements
+        self.database = database
+        self.collector = collector
+        self.advisor_result = advisor_result
+        self.wedding_day = wedding_day
+        self.classifier = Classifier(self.cfg.table_domains, self.cfg.domain_priority)
+        self._described: OrderedDict[int, Described] = OrderedDict()
+        self._cache_size = cache_size
+        self._upcoming: tuple[float, int | None] | None = None
+
+    def __call__(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        limit = self.cfg.report_limit
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if "limit" in query:
+            raw = query["limit"][0]
+            if not raw.isdigit() or not 1 <= int(raw) <= 5000:
+                return 400, {"error": "limit must be an integer between 1 and 5000"}
+            limit = int(raw)
+        deadline = time.monotonic() + self.settings.web.default_scrape_timeout_seconds
+        try:
+            with self.database.session(deadline) as session:
+                return 200, self.build(session, limit)
+        except DatabaseUnavailable as exc:
+            return 503, {"error": f"database unavailable: {exc}"}
+        except QueryFailed as exc:
+            if "pg_stat_statements" in str(exc):
+                return 503, {"error": "pg_stat_statements is not available in the monitored "
+                                      "database: add it to shared_preload_libraries, restart, "
+                                      "and run CREATE EXTENSION pg_stat_statements"}
+            return 503, {"error": f"query failed: {exc}"}
+
+    def build(self, session: Session, limit: int) -> dict[str, Any]:
+        now = time.time()
+        wedding_day = self.wedding_day()
+        threshold = self.cfg.slow_threshold(wedding_day)
+        rows = session.query(TOP_SQL, {"limit": limit})
+        stats = [StatementStats(int(q), c, t, m or 0.0, r) for q, c, t, m, r in rows]
+        self._describe_missing(session, [s.queryid for s in stats])
+        seq = session.query(LARGE_SEQ_SCANNED_SQL, {"large": self.cfg.large_table_rows})
+        seq_scanned = {table_label(r[0], r[1]) for r in seq}
+        upcoming = self._upcoming_weddings(session, now)
+        priority = wedding_day or upcoming is None or upcoming > 0
+        advice = self.advisor_result()
+        entries: list[dict[str, Any]] = []
+        for s in stats:
+            text, domain, tables = self._described.get(s.queryid, ("<unavailable>", "other",
+                                                                    frozenset()))
+            if self.collector is not None and s.queryid in self.collector.domains:
+                domain = self.collector.domains[s.queryid]
+            regression = None
+            if self.collector is not None:
+                regression = self.collector.tracker.regression(
+                    s.queryid, self.cfg.regression_factor, self.cfg.regression_min_mean_ms)
+            suggestions = [x.as_dict() for x in (advice.suggestions if advice else ())
+                           if s.queryid in x.queryids]
+            entries.append({
+                "queryid": str(s.queryid), "domain": domain, "text": text,
+                "calls": int(s.calls), "total_seconds": round(s.total_ms / 1000.0, 6),
+                "mean_ms": round(s.mean_ms, 3), "max_ms": round(s.max_ms, 3),
+                "rows": int(s.rows), "rows_per_call": round(s.rows_per_call, 3),
+                "wedding_critical": domain in WEDDING_CRITICAL_DOMAINS,
+                "findings": findings(s, self.cfg, threshold_ms=threshold, tables=set(tables),
+                                     seq_scanned=seq_scanned, regression=regression),
+                "index_suggestions": suggestions,
+            })
+        entries.sort(key=lambda e: (priority and not e["wedding_critical"],
+                                    -e["total_seconds"]))
+        return {
+            "generated_at": now,
+            "wedding_day": wedding_day,
+            "upcoming_weddings_7d": upcoming,
+            "wedding_priority": priority,
+            "slow_threshold_ms": threshold,
+            "statements": entries[:limit],
+            "tables": [{"table": table_label(r[0], r[1]), "live_rows": r[2], "seq_scans": r[3],
+                        "index_scans": r[4], "seq_rows_read": r[5],
+                        "finding": "seq_scan_large_table"} for r in seq],
+            "index_advisor": advice.as_dict() if advice else None,
+        }
+
+    def _describe_missing(self, session: Session, queryids: list[int]) -> None:
+        missing = [q for q in queryids if q not in self._described]
+        for q in queryids:
+            if q in self._described:
+                self._described.move_to_end(q)
+        if not missing:
+            return
+        for queryid, text in session.query(TEXT_SQL, {"ids": missing}):
+            tree = parse_tree(text) if text else None
+            tables = tables_in(tree) if tree is not None else set()
+            labels = frozenset(table_label(schema, name) for schema, name in tables)
+            domain = self.classifier.domain_of_tables(tables)
+            self._described[int(queryid)] = (sanitize(text, self.cfg.max_text_chars), domain,
+                                             labels)
+        while len(self._described) > self._cache_size:
+            self._described.popitem(last=False)
+
+    def _upcoming_weddings(self, session: Session, now: float) -> int | None:
+        """Weddings in the next 7 days (cached a minute); None when the query fails."""
+        if self._upcoming is not None and now - self._upcoming[0] < 60:
+            return self._upcoming[1]
+        try:
+            rows = session.query(self.cfg.upcoming_weddings_sql, {"tz": self.settings.timezone})
+            count: int | None = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        except QueryFailed as exc:
+            log.warning("upcoming-weddings query failed (%s); ranking wedding domains first", exc)
+            count = None
+        self._upcoming = (now, count)
+        return count

@@ -1,0 +1,203 @@
+"""The statements collector against a real PostgreSQL with pg_stat_statements."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from ..support.postgres import PostgresServer
+from ..support.statements import (
+    ONLY_STATEMENTS,
+    assert_never_decreased,
+    collect,
+    counters,
+    direct_scraper,
+    domain_calls,
+    settings_for,
+    tracker_template,
+)
+
+
+@pytest.fixture
+def tracker_dsn(pg_server: PostgresServer, demo_template: str, request: pytest.FixtureRequest) -> str:
+    template = tracker_template(pg_server, demo_template)
+    return pg_server.create_database(f"tracker_{request.node.name[:40].lower()}", template=template)
+
+
+def _run(dsn: str, statements: list[tuple[str, list[object] | None]], times: int = 1) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(times):
+            for text, params in statements:
+                conn.execute(text, params)  # type: ignore[arg-type]
+
+
+GUEST_BY_EMAIL = ("SELECT * FROM guests WHERE email = %s", ["guest7@example.com"])
+BOOKINGS_BY_VENDOR = ("SELECT * FROM bookings WHERE vendor_id = %s", [42])
+VENUE_BY_CITY = ("SELECT id FROM venues WHERE city = %s", ["Bath"])
+
+
+def test_domain_counters_and_top_statements(tracker_dsn: str) -> None:
+    settings = settings_for(tracker_dsn, collectors=ONLY_STATEMENTS,
+                            statements={"text_fetch_interval_seconds": 0})
+    with direct_scraper(settings) as scraper:
+        collect(scraper)
+        _, before = collect(scraper)
+        _run(tracker_dsn, [GUEST_BY_EMAIL, BOOKINGS_BY_VENDOR, VENUE_BY_CITY], times=20)
+        # new queryids: at most one collection later their texts are fetched and classified
+        collect(scraper)
+        snapshot, after = collect(scraper)
+        assert after.value("dbhealth_statements_unclassified") == 0
+    assert snapshot.checks["statements"].success
+    assert snapshot.statements == 1  # one SQL statement for the whole collector
+    gained = {d: after_calls - domain_calls(before)[d]
+              for d, after_calls in domain_calls(after).items()}
+    assert gained["guest_list"] == 20
+    assert gained["vendor_schedule"] == 20
+    assert gained["venue_availability"] == 20
+    assert set(domain_calls(after)) == {"guest_list", "vendor_schedule", "booking",
+                                        "venue_availability", "payment", "wedding", "other"}
+    series = after.labelsets("dbhealth_statement_calls_total")
+    domains = {s["domain"] for s in series if s["queryid"] != "other"}
+    assert {"guest_list", "vendor_schedule", "venue_availability"} <= domains
+    assert {"queryid": "other", "domain": "other"} in series
+    assert after.value("dbhealth_query_exec_seconds_total", domain="guest_list") > 0  # type: ignore[operator]
+    assert after.value("dbhealth_query_rows_total", domain="venue_availability") > 0  # type: ignore[operator]
+
+
+def test_3000_distinct_statements_stay_within_top_n_plus_one(tracker_dsn: str) -> None:
+    with psycopg.connect(tracker_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE wide (" + ", ".join(f"c{i} int" for i in range(60)) + ")")
+        with conn.pipeline():
+            for n in range(3000):
+                i, j = divmod(n, 59)
+                j = j if j < i else j + 1
+                conn.execute(f"SELECT c{i} FROM wide WHERE c{j} = 1")
+    top_n = 25
+    settings = settings_for(tracker_dsn, collectors=ONLY_STATEMENTS,
+                            statements={"top_n": top_n, "text_fetch_interval_seconds": 0})
+    with direct_scraper(settings) as scraper:
+        _, samples = collect(scraper)
+        assert samples.value("dbhealth_statements_entries") >= 3000  # type: ignore[operator]
+        for _ in range(200):  # classification is time-boxed: a few collections classify all
+            snapshot, samples = collect(scraper)
+            assert snapshot.statements == 1
+            assert len(samples.labelsets("dbhealth_statement_calls_total")) <= top_n + 1
+            assert len(samples.labelsets("dbhealth_statement_exec_seconds_total")) <= top_n + 1
+            if samples.value("dbhealth_statements_unclassified") == 0:
+                break
+        assert samples.value("dbhealth_statements_unclassified") == 0
+        assert len(samples.labelsets("dbhealth_statement_calls_total")) == top_n + 1
+        # steady state: texts are no longer fetched (showtext := false only)
+        with psycopg.connect(tracker_dsn, autocommit=True) as conn:
+            def text_reads() -> int:
+                row = conn.execute(
+                    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+                    "WHERE query LIKE '%%pg_stat_statements(true)%%' "
+                    "AND query LIKE '%%unnest%%'").fetchone()
+                return int(row[0]) if row else 0
+            before = text_reads()
+            for _ in range(3):
+                collect(scraper)
+            assert text_reads() == before
+
+
+def test_counters_never_decrease_across_a_reset(tracker_dsn: str) -> None:
+    settings = settings_for(tracker_dsn, collectors=ONLY_STATEMENTS,
+                            statements={"text_fetch_interval_seconds": 0})
+    history = []
+    with direct_scraper(settings) as scraper, \
+            psycopg.connect(tracker_dsn, autocommit=True) as conn:
+        dbid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()"
+                            ).fetchone()[0]  # type: ignore[index]
+        _run(tracker_dsn, [GUEST_BY_EMAIL, BOOKINGS_BY_VENDOR], times=30)
+        collect(scraper)
+        _, samples = collect(scraper)
+        history.append(counters(samples))
+        before = domain_calls(samples)["guest_list"]
+        # reset this database's entries only (other tests share the server)
+        conn.execute("SELECT pg_stat_statements_reset(0, %s, 0)", [dbid])
+        _, samples = collect(scraper)
+        history.append(counters(samples))
+        _run(tracker_dsn, [GUEST_BY_EMAIL], times=5)
+        _, samples = collect(scraper)
+        history.append(counters(samples))
+    assert_never_decreased(history)
+    assert domain_calls(samples)["guest_list"] == before + 5
+
+
+@pytest.fixture
+def small_pgss_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(extra_conf={"pg_stat_statements.max": "100"})
+    server.start()
+    yield server
+    server.destroy()
+
+
+def test_counters_never_decrease_across_evictions_and_full_resets(
+        small_pgss_server: PostgresServer) -> None:
+    dsn = small_pgss_server.create_database("evict")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_stat_statements")
+        conn.execute("CREATE TABLE guests (" + ", ".join(f"c{i} int" for i in range(40)) + ")")
+    settings = settings_for(dsn, collectors=ONLY_STATEMENTS,
+                            statements={"text_fetch_interval_seconds": 0, "top_n": 10})
+    history = []
+    executed = 0
+    evicted = 0
+    with direct_scraper(settings) as scraper, psycopg.connect(dsn, autocommit=True) as conn:
+        def dealloc() -> int:
+            row = conn.execute("SELECT dealloc FROM pg_stat_statements_info").fetchone()
+            return int(row[0]) if row else 0
+
+        collect(scraper)
+        for round_ in range(8):
+            # 60 new distinct statements per round: far more than pg_stat_statements.max
+            for k in range(60):
+                i, j = divmod(round_ * 60 + k, 39)
+                conn.execute(f"SELECT c{i} FROM guests WHERE c{j if j < i else j + 1} = 1")
+                executed += 1
+            if round_ == 4:
+                evicted += dealloc()
+                conn.execute("SELECT pg_stat_statements_reset()")
+            # twice: the first may only fetch texts of the new ids (held back until classified)
+            collect(scraper)
+            _, samples = collect(scraper)
+            history.append(counters(samples))
+        evicted += dealloc()
+        visible = conn.execute("SELECT sum(calls) FROM pg_stat_statements").fetchone()
+    assert evicted > 0, "the test must really evict entries"
+    assert_never_decreased(history)
+    total = sum(domain_calls(samples).values())
+    assert visible is not None
+    # accumulated across evictions and a full reset: more than what the view still shows
+    assert total > float(visible[0])
+    assert domain_calls(samples)["guest_list"] >= executed * 0.5
+
+
+def test_extension_missing_reports_failure_once_and_keeps_serving(
+        pg_server: PostgresServer, caplog: pytest.LogCaptureFixture) -> None:
+    dsn = pg_server.create_database("no_pgss")
+    settings = settings_for(dsn, statements={"missing_recheck_seconds": 0},
+                            collectors={**ONLY_STATEMENTS, "activity": True})
+    caplog.set_level(logging.DEBUG)
+    with direct_scraper(settings) as scraper:
+        for _ in range(3):
+            snapshot, samples = collect(scraper)
+            assert samples.value("dbhealth_up") == 1
+            assert samples.value("dbhealth_collector_success", collector="statements") == 0
+            assert samples.value("dbhealth_collector_success", collector="activity") == 1
+    hints = [r for r in caplog.records if r.levelno >= logging.WARNING
+             and "shared_preload_libraries" in r.getMessage()]
+    assert len(hints) == 1
+    assert "CREATE EXTENSION pg_stat_statements" in hints[0].getMessage()
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING and r not in hints]
+    assert noisy == [], [r.getMessage() for r in noisy]
+    # and it recovers by itself once an admin enables it
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_stat_statements")
+    with direct_scraper(settings) as scraper:
+        _, samples = collect(scraper)
+        assert samples.value("dbhealth_collector_success", collector="statements") == 1

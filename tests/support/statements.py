@@ -1,0 +1,97 @@
+"""Helpers for the query tracker tests: a larger demo database, direct collections, workloads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from exporter.db import Database
+from exporter.scrape import Scraper, Snapshot, build_collectors
+from exporter.settings import Settings, load_settings
+
+from .postgres import PostgresServer
+from .scrape import Samples
+
+ONLY_STATEMENTS = {"activity": False, "database": False, "replication": False, "archiver": False,
+                   "tables": False, "wedding": False, "statements": True}
+
+_templates: dict[int, str] = {}
+_lock = threading.Lock()
+
+
+def tracker_template(server: PostgresServer, demo_template: str) -> str:
+    """The demo database with realistic selectivity on bookings.vendor_id (3 000 vendors,
+    60 000 more bookings), pg_stat_statements and HypoPG; built once per server."""
+    with _lock:
+        if server.port in _templates:
+            return _templates[server.port]
+        name = "wedsync_tracker_template"
+        dsn = server.create_database(name, template=demo_template)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+            conn.execute("""
+                INSERT INTO vendors (business_name, category, email, phone, city)
+                SELECT 'Vendor x' || i, 'florist', 'vx' || i || '@example.com', '+4470' || i, 'Bath'
+                FROM generate_series(1, 3000) AS i""")
+            conn.execute("""
+                INSERT INTO bookings (wedding_id, vendor_id, service_start, amount_pence)
+                SELECT 1 + (i * 7919) % 400, v.lo + (i * 104729) % 3000, now(), 1000
+                FROM generate_series(1::bigint, 60000) AS i,
+                     (SELECT max(id) - 3000 + 1 AS lo FROM vendors) AS v""")
+            conn.execute("VACUUM ANALYZE")
+        _templates[server.port] = name
+        return name
+
+
+def settings_for(dsn: str, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {"database": {"url": dsn}, "audit": {"enabled": False},
+                            "web": {"listen_address": "127.0.0.1:0", "rate_limit_per_minute": 0}}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return load_settings(environ={}, overrides=base)
+
+
+@contextmanager
+def direct_scraper(settings: Settings) -> Iterator[Scraper]:
+    """A scraper over the real pool, without HTTP or caches: one call, one fresh collection."""
+    database = Database(settings.database)
+    database.open()
+    try:
+        yield Scraper(settings, database, build_collectors(settings))
+    finally:
+        database.close()
+
+
+def collect(scraper: Scraper) -> tuple[Snapshot, Samples]:
+    snapshot = scraper.collect(time.monotonic() + 30)
+    return snapshot, Samples(snapshot.exposition)
+
+
+def counters(samples: Samples) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every counter sample of the tracker, keyed by name and labels."""
+    names = ("dbhealth_query_calls_total", "dbhealth_query_exec_seconds_total",
+             "dbhealth_query_rows_total", "dbhealth_statement_calls_total",
+             "dbhealth_statement_exec_seconds_total")
+    return {(s.name, tuple(sorted(s.labels.items()))): float(s.value)
+            for s in samples.samples if s.name in names}
+
+
+def assert_never_decreased(history: list[dict[Any, float]]) -> None:
+    for before, after in zip(history, history[1:], strict=False):
+        for key, value in after.items():
+            if key in before:
+                assert value >= before[key], f"{key} went down: {before[key]} -> {value}"
+
+
+def domain_calls(samples: Samples) -> dict[str, float]:
+    return {s.labels["domain"]: float(s.value) for s in samples.samples
+            if s.name == "dbhealth_query_calls_total"}
