@@ -7,6 +7,7 @@ alert rows, incidents and outbox rows commit (or vanish) together.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,9 +15,11 @@ from . import audit
 from .db import Connection
 from .escalation import PlannedTier, emergency_level, page_key, plan_tiers
 from .outbox import Message, enqueue
-from .policy import Policy
+from .policy import Level, Policy
 from .render import Templates
 from .webhook import Alert
+
+log = logging.getLogger(__name__)
 
 
 def template_context(alert: Alert, incident_id: int, level: str) -> dict[str, Any]:
@@ -56,6 +59,42 @@ def enqueue_tier(conn: Connection, templates: Templates, incident_id: int, level
             incident_id, "page", tier.number, person.channel, person.contact, person.address,
             subject, body))
     return new
+
+
+def finish_step(conn: Connection, step_id: int, status: str) -> None:
+    conn.execute("UPDATE receiver_escalation_steps SET status = %s, done_at = now()"
+                 " WHERE id = %s", (status, step_id))
+
+
+def escalate_tier_step(conn: Connection, step_id: int, incident_id: int, tier_number: int,
+                       state: str, level: Level, alert: Alert, policy: Policy,
+                       templates: Templates) -> int:
+    """Page a due tier (the caller holds the step's row lock) unless the incident is no longer open."""
+    if state != "open":
+        finish_step(conn, step_id, "cancelled")
+        return 0
+    tiers = {t.number: t for t in plan_tiers(alert, level, policy)}
+    new = 0
+    if tier_number in tiers:
+        new = enqueue_tier(conn, templates, incident_id, level, alert, tiers[tier_number])
+    finish_step(conn, step_id, "done")
+    audit.record(conn, "escalation.tier", incident_id=incident_id, tier=tier_number,
+                 messages=new)
+    log.info("incident %s escalated to tier %s (%s messages)", incident_id, tier_number, new)
+    return new
+
+
+def advance_due_tiers(conn: Connection, alert_id: int, alert: Alert, policy: Policy,
+                      templates: Templates) -> int:
+    """A repeat of a still-firing alert pages any tier already due (never early, never twice)."""
+    rows = conn.execute(
+        "SELECT s.id, s.incident_id, s.tier, i.state, i.level FROM receiver_escalation_steps s"
+        " JOIN receiver_incidents i ON i.id = s.incident_id WHERE i.alert_id = %s"
+        " AND s.kind = 'tier' AND s.status = 'pending' AND s.due_at <= now()"
+        " ORDER BY s.tier FOR UPDATE OF s SKIP LOCKED", (alert_id,)).fetchall()
+    return sum(escalate_tier_step(conn, step_id, incident_id, tier, state, level, alert, policy,
+                                  templates)
+               for step_id, incident_id, tier, state, level in rows)
 
 
 def open_incident(conn: Connection, alert_id: int, alert: Alert, policy: Policy,

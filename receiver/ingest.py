@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from . import audit
 from .db import Connection
-from .incidents import open_incident, resolve_incident
+from .incidents import advance_due_tiers, open_incident, resolve_incident
 from .policy import Policy
 from .render import Templates
 from .webhook import Alert, Webhook
@@ -83,6 +83,8 @@ def record_webhook(conn: Connection, hook: Webhook, policy: Policy, templates: T
             _mark_resolved(conn, alert_id, alert, templates)
         else:
             duplicates += 1
+            if alert.status == "firing":
+                advance_due_tiers(conn, alert_id, alert, policy, templates)
     conn.execute("UPDATE receiver_webhook_inbox SET new_alerts = %s, duplicate_alerts = %s"
                  " WHERE id = %s", (new, duplicates, inbox_id))
     audit.record(conn, "webhook.received", inbox_id=inbox_id, status=hook.status,

@@ -13,8 +13,8 @@ from datetime import datetime
 import psycopg
 
 from . import audit, db
-from .escalation import plan_tiers, retry_delay
-from .incidents import enqueue_tier, load_alert
+from .escalation import retry_delay
+from .incidents import escalate_tier_step, finish_step, load_alert
 from .render import Templates
 from .settings import Settings
 from .vendors import enqueue_vendor_messages, fetch_vendors
@@ -28,11 +28,6 @@ SELECT s.id, s.incident_id, s.kind, s.tier, s.attempts, i.state, i.level, i.aler
  ORDER BY s.due_at, s.id LIMIT 1 FOR UPDATE OF s SKIP LOCKED"""
 
 
-def _finish(conn: db.Connection, step_id: int, status: str) -> None:
-    conn.execute("UPDATE receiver_escalation_steps SET status = %s, done_at = now()"
-                 " WHERE id = %s", (status, step_id))
-
-
 def run_due_step(settings: Settings, templates: Templates, now: datetime) -> bool:
     """Process one due step; False when none is due."""
     policy = settings.policy
@@ -43,21 +38,11 @@ def run_due_step(settings: Settings, templates: Templates, now: datetime) -> boo
         step_id, incident_id, kind, tier_number, attempts, state, level, alert_id = row
         alert = load_alert(conn, alert_id)
         if kind == "tier":
-            if state != "open":
-                _finish(conn, step_id, "cancelled")
-                return True
-            tiers = {t.number: t for t in plan_tiers(alert, level, policy)}
-            new = 0
-            if tier_number in tiers:
-                new = enqueue_tier(conn, templates, incident_id, level, alert, tiers[tier_number])
-            _finish(conn, step_id, "done")
-            audit.record(conn, "escalation.tier", incident_id=incident_id, tier=tier_number,
-                         messages=new)
-            log.info("incident %s escalated to tier %s (%s messages)", incident_id,
-                     tier_number, new)
+            escalate_tier_step(conn, step_id, incident_id, tier_number, state, level, alert,
+                               policy, templates)
             return True
         if state == "resolved":
-            _finish(conn, step_id, "cancelled")
+            finish_step(conn, step_id, "cancelled")
             return True
         local_date = now.astimezone(policy.zone).date()
         try:
@@ -73,7 +58,7 @@ def run_due_step(settings: Settings, templates: Templates, now: datetime) -> boo
             return True
         notified, limited = enqueue_vendor_messages(conn, templates, policy, incident_id,
                                                     alert, vendors)
-        _finish(conn, step_id, "done")
+        finish_step(conn, step_id, "done")
         audit.record(conn, "escalation.vendors", incident_id=incident_id,
                      vendors_found=len(vendors), notified=notified, rate_limited=limited)
         log.info("incident %s: %s vendors notified, %s rate-limited", incident_id, notified,

@@ -73,6 +73,20 @@ def test_refire_with_new_starts_at_is_a_new_incident(client: FlaskClient) -> Non
     assert response.json is not None and response.json["incidents"] == [2]
 
 
+def test_repeat_of_firing_alert_pages_a_due_tier_once_and_never_early(
+        client: FlaskClient, sql: Conn) -> None:
+    post(client, body(firing()))
+    post(client, body(firing()))  # repeat before tier 2 is due: nothing new
+    assert sql.execute("SELECT count(*) FROM receiver_outbox").fetchone() == (2,)
+    sql.execute("UPDATE receiver_escalation_steps SET due_at = now() WHERE tier = 2")
+    post(client, body(firing()))  # Alertmanager's repeat_interval re-send
+    post(client, body(firing()))
+    assert sql.execute("SELECT tier, recipient_key, count(*) FROM receiver_outbox"
+                       " GROUP BY 1, 2 ORDER BY 1").fetchall() == [(1, "alice", 2), (2, "bob", 2)]
+    assert sql.execute("SELECT status FROM receiver_escalation_steps WHERE tier = 2"
+                       ).fetchone() == ("done",)
+
+
 def test_status_codes_for_bad_requests(client: FlaskClient) -> None:
     good = body(firing())
     basic = base64.b64encode(b"alertmanager:basic-secret").decode()

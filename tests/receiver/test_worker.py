@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,7 +18,7 @@ from receiver.worker import Worker
 from ..support.polling import wait_until
 from ..support.ports import free_port
 from ..support.postgres import PostgresServer
-from ..support.receiver_stack import ALICE, BOB, TOKEN, receiver_env
+from ..support.receiver_stack import ALICE, BOB, TOKEN, make_policy, receiver_env, write_policy
 from ..support.smtp_sink import SmtpSink
 from ..support.twilio_sink import TwilioSink
 from ..support.vendor_data import TODAY_IN_ORDER, create_vendor_database
@@ -234,3 +235,37 @@ def test_vendor_source_down_retries_the_step(receiver_dsn: str, policy_path: str
         db.close_pool()
 
 
+
+
+def test_emergency_level_also_posts_json_webhooks(receiver_dsn: str, tmp_path: Path,
+                                                  sms: TwilioSink, smtp: SmtpSink) -> None:
+    policy = make_policy(levels={"emergency": {"tiers": 1, "channels": ["webhook", "sms"]}})
+    policy["contacts"][0]["webhook_url"] = f"{sms.base_url}/hooks/incidents"
+    settings = _settings(receiver_dsn, write_policy(policy, tmp_path), sms, smtp.url)
+    client, worker = create_app(settings).test_client(), Worker(settings)
+    try:
+        incident = _alert(client)
+        _drain(worker)
+        [(path, document)] = sms.json_posts
+        assert path == "/hooks/incidents"
+        assert document["kind"] == "page" and document["incident_id"] == incident
+        assert document["level"] == "emergency" and "WEDDING DAY" in str(document["text"])
+    finally:
+        db.close_pool()
+
+
+def test_starttls_required_but_not_offered_keeps_mail_queued(
+        receiver_dsn: str, policy_path: str, sms: TwilioSink, smtp: SmtpSink,
+        sql: Conn) -> None:
+    settings = _settings(receiver_dsn, policy_path, sms, smtp.url,
+                         RECEIVER_SMTP_STARTTLS="required")
+    client, worker = create_app(settings).test_client(), Worker(settings)
+    try:
+        _alert(client)
+        _drain(worker)
+        assert smtp.received == [], "never falls back to plaintext"
+        assert sql.execute("SELECT status, last_error FROM receiver_outbox WHERE channel ="
+                           " 'email'").fetchone() == (
+            "pending", "SMTP server does not offer STARTTLS (required by settings)")
+    finally:
+        db.close_pool()

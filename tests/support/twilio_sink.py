@@ -1,5 +1,7 @@
 """A local HTTP server speaking the Twilio Messages API shape; records every request.
 
+JSON POSTs (outbound webhooks) are recorded separately in ``json_posts``.
+
 ``fail_next`` queues HTTP statuses to answer before succeeding again, to drive
 the receiver's retry and dead-letter paths.
 """
@@ -30,12 +32,20 @@ class TwilioSink:
         self.port = free_port()
         self.received: list[SmsRequest] = []
         self.fail_next: list[int] = []
+        self.json_posts: list[tuple[str, dict[str, object]]] = []
         self._lock = threading.Lock()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
+                if self.headers.get("Content-Type") == "application/json":
+                    # Outbound JSON webhooks land here too (any path).
+                    with sink._lock:
+                        sink.json_posts.append((self.path, json.loads(self.rfile.read(length))))
+                    self.send_response(204)
+                    self.end_headers()
+                    return
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 raw = self.headers.get("Authorization", "").removeprefix("Basic ")
                 user, _, password = base64.b64decode(raw).decode().partition(":")
