@@ -37,7 +37,9 @@ def _new_pool(settings: Settings, role: str) -> ConnectionPool[Connection]:
         name=f"receiver-{role}",
         timeout=settings.database_timeout_seconds,
         check=ConnectionPool.check_connection,
-        reconnect_timeout=24 * 3600,  # never give up: the pool must heal when the server returns
+        # Give up a reconnect series quickly: the next request starts a fresh one at a 1 s
+        # delay, so recovery after a long outage is not stuck behind a doubled backoff.
+        reconnect_timeout=10.0,
         kwargs={
             # The pid in application_name lets an operator (and the tests) tie a
             # backend to the gunicorn worker that owns it.

@@ -239,8 +239,9 @@ def test_database_down_answers_503_and_alertmanager_retry_lands(tmp_path: Any) -
                                     "Content-Type": "application/json"})
         assert status == 503 and answer["error"] == "database_unavailable"
         alertmanager.push([alert("db-down")])
-        wait_until(lambda: alertmanager.metric("alertmanager_notifications_failed_total") > 0,
-                   timeout=30, what="Alertmanager to see the 503")
+        failed_requests = "alertmanager_notification_requests_failed_total"
+        wait_until(lambda: alertmanager.metric(failed_requests) > 0, timeout=30,
+                   what="Alertmanager to get a 503 for its request")
         server.start()
 
         def recorded() -> bool:
