@@ -13,11 +13,13 @@ if TYPE_CHECKING:
 
 SATURDAY = 5
 
+# Size from the planner's estimate too: n_live_tup starts at 0 after a restore or clone.
 LARGE_SEQ_SCANNED_SQL = """
-SELECT schemaname, relname, n_live_tup, seq_scan, coalesce(idx_scan, 0), seq_tup_read
-FROM pg_stat_user_tables
-WHERE n_live_tup >= %(large)s AND seq_scan > coalesce(idx_scan, 0)
-ORDER BY seq_tup_read DESC LIMIT 50
+SELECT s.schemaname, s.relname, greatest(s.n_live_tup, c.reltuples::bigint), s.seq_scan,
+       coalesce(s.idx_scan, 0), s.seq_tup_read
+FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+WHERE greatest(s.n_live_tup, c.reltuples) >= %(large)s AND s.seq_scan > coalesce(s.idx_scan, 0)
+ORDER BY s.seq_tup_read DESC LIMIT 50
 """
 
 

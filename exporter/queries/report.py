@@ -45,9 +45,11 @@ WITH s AS (
 UNION
 (SELECT * FROM s WHERE calls > 0 ORDER BY total_ms / calls DESC LIMIT %(limit)s)
 """
+# One text per queryid: the top-level entry's (a nested one quotes its caller, e.g. PREPARE).
 TEXT_SQL = f"""
-SELECT queryid, min(query) FROM pg_stat_statements(true)
-WHERE queryid = ANY(%(ids)s) {_THIS_DB} GROUP BY queryid
+SELECT DISTINCT ON (queryid) queryid, query FROM pg_stat_statements(true)
+WHERE queryid = ANY(%(ids)s) {_THIS_DB}
+ORDER BY queryid, toplevel DESC, calls DESC
 """
 
 Described = tuple[str, str, frozenset[str]]  # sanitized text, domain, table labels

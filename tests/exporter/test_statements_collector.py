@@ -185,7 +185,7 @@ def test_extension_missing_reports_failure_once_and_keeps_serving(
     caplog.set_level(logging.DEBUG)
     with direct_scraper(settings) as scraper:
         for _ in range(3):
-            snapshot, samples = collect(scraper)
+            _, samples = collect(scraper)
             assert samples.value("dbhealth_up") == 1
             assert samples.value("dbhealth_collector_success", collector="statements") == 0
             assert samples.value("dbhealth_collector_success", collector="activity") == 1

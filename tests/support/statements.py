@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ def counters(samples: Samples) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 
 
 def assert_never_decreased(history: list[dict[Any, float]]) -> None:
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         for key, value in after.items():
             if key in before:
                 assert value >= before[key], f"{key} went down: {before[key]} -> {value}"
