@@ -222,6 +222,40 @@ def test_gunicorn_worker_killed_mid_request_loses_nothing(stack: Stack) -> None:
     assert len(stack.sms_for(ALICE["phone"], incident)) == 1
 
 
+def test_smtp_down_mail_waits_in_outbox_and_arrives_when_it_returns(stack: Stack) -> None:
+    stack.smtp.stop()
+    try:
+        stack.alertmanager.push([alert("smtp-down")])
+        incident = wait_until(lambda: stack.incident("smtp-down"), what="incident")
+        wait_until(lambda: stack.sql("SELECT status, attempts >= 2 FROM receiver_outbox"
+                                     " WHERE incident_id = %s AND channel = 'email'", incident)
+                   == [("pending", True)], what="email retried while SMTP is down")
+        assert stack.sms_for(ALICE["phone"], incident), "SMS is not held up by SMTP"
+    finally:
+        stack.smtp.start()
+    wait_until(lambda: [m for m in stack.smtp.messages_to(ALICE["email"])
+                        if f"(incident {incident})" in m["Subject"]], timeout=30,
+               what="queued email delivered after SMTP returns")
+    assert stack.sql("SELECT status FROM receiver_outbox WHERE incident_id = %s"
+                     " AND channel = 'email'", incident) == [("sent",)]
+
+
+def test_live_server_answers_bad_requests_with_4xx(stack: Stack) -> None:
+    url = f"{stack.gunicorn.url}/api/v1/alerts"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    wrong_version = firing()
+    wrong_version["version"] = "5"
+    cases = [
+        (body(firing()), {"Content-Type": "application/json"}, 401),
+        (body(firing()), {**auth, "Content-Type": "text/plain"}, 415),
+        (b"{", {**auth, "Content-Type": "application/json"}, 400),
+        (body(wrong_version), {**auth, "Content-Type": "application/json"}, 422),
+    ]
+    for data, headers, expected in cases:
+        status, answer = http_post(url, data, headers)
+        assert (status, "error" in answer) == (expected, True)
+
+
 def test_database_down_answers_503_and_alertmanager_retry_lands(tmp_path: Any) -> None:
     server = PostgresServer()
     server.start()
