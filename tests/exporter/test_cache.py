@@ -1,0 +1,91 @@
+"""The cache tiers with a real Redis and a real database: TTLs, wedding days, single-flight."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from exporter.cache import RedisTier, SnapshotCache, namespace_for
+from exporter.db import Database
+from exporter.scrape import CheckResult, Scraper, Snapshot, build_collectors
+from exporter.settings import Settings
+
+from ..support.redis_server import RedisServer
+from .conftest import exporter_settings
+
+
+@pytest.fixture
+def settings(demo_dsn: str, redis_server: RedisServer) -> Settings:
+    return exporter_settings(demo_dsn, redis={"url": redis_server.url,
+                                              "key_prefix": f"t{time.monotonic_ns()}"},
+                             collectors={"statements": False})
+
+
+@pytest.fixture
+def database(settings: Settings) -> Iterator[Database]:
+    db = Database(settings.database)
+    db.open()
+    yield db
+    db.close()
+
+
+def make_cache(settings: Settings, database: Database) -> SnapshotCache:
+    tier = RedisTier(settings.redis, namespace_for(settings.database.url,
+                                                   settings.enabled_collectors))
+    scraper = Scraper(settings, database, build_collectors(settings))
+    return SnapshotCache(settings.cache, scraper, tier)
+
+
+def aged(seconds: float, wedding_day: float) -> Snapshot:
+    return Snapshot(collected_at=time.time() - seconds, up=True, exposition="",
+                    checks={"activity": CheckResult(True, 0.001)},
+                    headline={"dbhealth_wedding_day_mode": wedding_day})
+
+
+@pytest.mark.parametrize("wedding_day, expected", [(0.0, "l2"), (1.0, "collected")])
+def test_l2_ttl_is_shorter_on_wedding_days(settings: Settings, database: Database,
+                                           wedding_day: float, expected: str) -> None:
+    cache = make_cache(settings, database)
+    assert cache.redis is not None
+    cache.redis.put(aged(45, wedding_day), ttl=120)   # 45 s old: fresh at 60 s, stale at 30 s
+    _, source = cache.get(time.monotonic() + 10)
+    assert source == expected
+
+
+def test_missing_wedding_signal_counts_as_a_wedding_day(settings: Settings,
+                                                        database: Database) -> None:
+    cache = make_cache(settings, database)
+    assert cache.redis is not None
+    cache.redis.put(replace(aged(45, 0.0), headline={}), ttl=120)
+    assert cache.get(time.monotonic() + 10)[1] == "collected"
+
+
+def test_degraded_snapshots_expire_after_the_error_ttl(settings: Settings,
+                                                       database: Database) -> None:
+    cache = make_cache(settings, database)
+    assert cache.redis is not None
+    cache.redis.put(replace(aged(6, 0.0), up=False), ttl=120)   # error TTL is 5 s
+    assert cache.get(time.monotonic() + 10)[1] == "collected"
+
+
+def test_replicas_single_flight_through_redis(settings: Settings, database: Database) -> None:
+    """Four replicas asked at once: one collects, the others wait for its snapshot."""
+    caches = [make_cache(settings, database) for _ in range(4)]
+    barrier = threading.Barrier(len(caches))
+    sources: list[str] = []
+
+    def scrape(cache: SnapshotCache) -> None:
+        barrier.wait()
+        sources.append(cache.get(time.monotonic() + 10)[1])
+
+    threads = [threading.Thread(target=scrape, args=(c,)) for c in caches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(sources) == ["collected", "l2", "l2", "l2"]
+    assert sum(c.stats.collections for c in caches) == 1
