@@ -1,0 +1,201 @@
+"""docs/BENCHMARKS.md from a results dict: machine, dataset, side-by-side table, SPEC 9 targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+NA = "\u2013"  # en dash for "not measured"
+NOTES = Path(__file__).resolve().parent / "notes.md"  # hand-written analysis, included verbatim
+COLUMNS = (("ours_fresh", "ours, fresh (TTL 0)"), ("ours_cached", "ours, cached (default TTLs)"),
+           ("ours_burst", "ours, L1 TTL 1 s (steady state)"),
+           ("rival_default", "pg_exporter 0.11 defaults"),
+           ("rival_tables", "0.11 + per-table stats"),
+           ("rival_statements", "0.11 + every pg_stat_statements row"))
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _fmt(value: Any, spec: str = ".1f", unit: str = "") -> str:
+    if value is None:
+        return NA
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return f"{value:{spec}}{unit}"
+    return str(value)
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, limit, measured, passed) for each SPEC 9 exporter target."""
+    ex = results.get("exporters", {})
+    fresh, cached = ex.get("ours_fresh", {}), ex.get("ours_cached", {})
+    collectors = len(fresh.get("collector_duration_ms") or {}) or 7
+    steady = ex.get("ours_burst", {})
+    burst = steady.get("burst_expired") or cached.get("burst_expired") or {}
+    per_scrape = fresh.get("statements_per_scrape_pg_stat_statements")
+    rss = [v for v in (fresh.get("rss_steady_mib"), cached.get("rss_steady_mib"),
+                       steady.get("rss_steady_mib")) if v is not None]
+    peaks = [_get(fresh, "burst", "peak_mib"), _get(cached, "burst_warm", "peak_mib"),
+             _get(cached, "burst_expired", "peak_mib"), burst.get("peak_mib")]
+    peaks = [p for p in peaks if p is not None]
+
+    def check(ok: Any) -> bool | None:
+        return None if ok is None else bool(ok)
+
+    median = _get(fresh, "fresh", "median_ms")
+    cached_median = _get(cached, "cached", "median_ms")
+    wall, collections = burst.get("wall_s"), burst.get("collections")
+    samples = max((v for v in (fresh.get("samples"), cached.get("samples")) if v is not None),
+                  default=None)
+    while_cached = cached.get("statements_while_cached")
+    fresh_text = f"{_fmt(median, '.1f', ' ms')} (p90 {_fmt(_get(fresh, 'fresh', 'p90_ms'), '.1f', ' ms')})"
+    cached_text = (f"{_fmt(cached_median, '.2f', ' ms')} "
+                   f"(p90 {_fmt(_get(cached, 'cached', 'p90_ms'), '.2f', ' ms')})")
+    self_reported = _fmt(fresh.get("statements_per_scrape_self_reported"), ".0f")
+    return [
+        ("fresh scrape, median", "\u2264 25 ms", fresh_text,
+         check(None if median is None else median <= 25)),
+        ("cached scrape, median", "\u2264 3 ms", cached_text,
+         check(None if cached_median is None else cached_median <= 3)),
+        (f"{burst.get('clients', 50)} concurrent scrapes on an expired cache (steady state)",
+         "\u2264 0.3 s, 1 collection", f"{_fmt(wall, '.3f', ' s')}, {_fmt(collections, 'd')} collection(s)",
+         check(None if wall is None else wall <= 0.3 and collections == 1)),
+        ("SQL statements per fresh scrape", f"\u2264 1 per collector ({collectors})",
+         f"{_fmt(per_scrape, '.2f')} (self-reported {self_reported})",
+         check(None if per_scrape is None else per_scrape <= collectors)),
+        ("SQL statements while cached", "0", _fmt(while_cached, "d"),
+         check(None if while_cached is None else while_cached == 0)),
+        ("samples per scrape", "\u2264 3 000", _fmt(samples, "d"),
+         check(None if samples is None else samples <= 3000)),
+        ("RSS steady", "\u2264 30 MiB", _fmt(max(rss) if rss else None, ".1f", " MiB"),
+         check(max(rss) <= 30 if rss else None)),
+        ("RSS peak under a burst", "\u2264 40 MiB", _fmt(max(peaks) if peaks else None, ".1f", " MiB"),
+         check(max(peaks) <= 40 if peaks else None)),
+    ]
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    lines = ["| SPEC 9 target | limit | measured (ours) | result |", "|---|---|---|---|"]
+    for name, limit, measured, ok in targets(results):
+        lines.append(f"| {name} | {limit} | {measured} | {NA if ok is None else 'PASS' if ok else 'MISS'} |")
+    return "\n".join(lines)
+
+
+def comparison_table(results: dict[str, Any]) -> str:
+    ex = results.get("exporters", {})
+    present = [(k, label) for k, label in COLUMNS if k in ex]
+    rows: list[tuple[str, list[str]]] = []
+
+    def row(title: str, fn: Any) -> None:
+        rows.append((title, [fn(ex[k]) for k, _ in present]))
+
+    row("fresh scrape median / p90 (ms)", lambda e: (
+        f"{_fmt(_get(e, 'fresh', 'median_ms'))} / {_fmt(_get(e, 'fresh', 'p90_ms'))}"
+        if "fresh" in e else NA))
+    row("cached scrape median / p90 (ms)", lambda e: (
+        f"{_fmt(_get(e, 'cached', 'median_ms'), '.2f')} / {_fmt(_get(e, 'cached', 'p90_ms'), '.2f')}"
+        if "cached" in e else NA + " (no cache)"))
+    row("first scrape after start (ms)", lambda e: _fmt(e.get("first_scrape_ms"), ".0f"))
+    row("exporter CPU per fresh scrape (ms)", lambda e: _fmt(e.get("cpu_ms_per_scrape")))
+    row("SQL statements per fresh scrape (pg_stat_statements)",
+        lambda e: _fmt(e.get("statements_per_scrape_pg_stat_statements"), ".2f"))
+    row("samples per scrape", lambda e: _fmt(e.get("samples"), "d"))
+    row("response size (KiB)", lambda e: _fmt((e.get("bytes") or 0) / 1024))
+    row("RSS steady (MiB)", lambda e: _fmt(e.get("rss_steady_mib")))
+
+    def burst_cell(e: dict[str, Any]) -> str:
+        parts = []
+        for key, name in (("burst", "TTL 0"), ("burst_warm", "warm cache"),
+                          ("burst_expired", "expired cache")):
+            b = e.get(key)
+            if b:
+                coll = f", {b['collections']} coll." if "collections" in b else ""
+                parts.append(f"{name}: {b['wall_s']:.3f} s{coll}, {b['ok']}/{b['clients']} OK")
+        return "<br>".join(parts) or NA
+
+    row("concurrent burst wall time", burst_cell)
+    row("RSS peak during the burst (MiB)", lambda e: " / ".join(
+        _fmt(_get(e, k, "peak_mib")) for k in ("burst", "burst_warm", "burst_expired") if k in e))
+    head = "| | " + " | ".join(label for _, label in present) + " |"
+    sep = "|---" * (len(present) + 1) + "|"
+    return "\n".join([head, sep, *(f"| {t} | " + " | ".join(c) + " |" for t, c in rows)])
+
+
+def render(results: dict[str, Any]) -> str:
+    m, d, s = results["machine"], results.get("dataset", {}), results["scale"]
+    fresh = results.get("exporters", {}).get("ours_fresh", {})
+    per_collector = ", ".join(f"{k} {v:.1f}" for k, v in sorted(
+        (fresh.get("collector_duration_ms") or {}).items(), key=lambda kv: -kv[1]))
+    notes = NOTES.read_text().strip() if NOTES.exists() else ""
+    def load(key: str) -> str:
+        return ", ".join(f"{x:.2f}" for x in m[key])
+
+    size_mib = (d.get("database_size_bytes") or 0) / 2**20
+    entries = (d.get("pg_stat_statements_entries"), d.get("pg_stat_statements_entries_at_end"))
+    return f"""# Benchmarks: dbhealth exporter vs prometheus-postgres-exporter
+
+Generated by `python bench/run.py` ({s['name']} scale) on {results['finished_utc']} UTC;
+raw numbers in `bench/results/latest.json` (not committed). Targets: SPEC section 9.
+
+## Machine and software
+
+- {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}, Python {m['python']}
+- load average (1, 5, 15 min) at start {load('loadavg_at_start')}; at end {load('loadavg_at_end')}
+- PostgreSQL {d.get('server_version')} (own cluster, `pg_stat_statements.max = 10000`, track = all,
+  `max_connections = {d.get('max_connections')}`, fsync off), on the same machine as the
+  exporters and the HTTP client
+- ours: dbhealth-exporter {results['versions']['ours']} (git {m['git_commit']});
+  rival: {results['versions']['rival']}
+
+## Dataset actually produced
+
+- {d.get('user_tables')} user tables, {_fmt(d.get('guests'), ',')} guests,
+  {_fmt(d.get('weddings'), ',')} weddings, database {size_mib:.0f} MiB
+- {results.get('statement_shapes')} distinct statement shapes run; pg_stat_statements held
+  {entries[0]} entries at the start of the measurements, {entries[1]} at the end
+- {d.get('client_connections')} client connections during the measurements: {s['held_idle']} idle,
+  {s['held_idle_in_transaction']} idle in transaction, {s['held_active']} active in `pg_sleep`
+
+## Against the SPEC 9 targets (ours, full collector set)
+
+{summary_table(results)}
+
+## Side by side
+
+{comparison_table(results)}
+
+Our per-collector time in a fresh collection (median, ms): {per_collector or NA}.
+
+## How it is measured
+
+- Every scrape is a real `GET /metrics` over a new TCP connection (`http.client`,
+  `Connection: close`, no keep-alive), timed with `time.perf_counter` from connect to the
+  last body byte; {s['fresh_scrapes']} sequential scrapes per series, after warm-up.
+- Ours runs as `python -m exporter` with the default collectors (wedding, activity, database,
+  replication, archiver, tables, statements), no Redis (L1 only). "Fresh" is a separate
+  process with every cache TTL at 0 (`DBHEALTH_CACHE__*_TTL_SECONDS=0`), warmed up until the
+  statements collector has classified every statement; "cached" is a process with the default TTLs.
+- The expired-cache burst waits until the L1 entry is older than its TTL, then releases
+  {s['burst']} client threads at once (a barrier); collections are counted from `dbhealth_collections_total`.
+- SQL statements: each exporter logs in as its own role, and the statements are the delta of
+  `sum(calls)` of that role's top-level entries in `pg_stat_statements` over the series, divided
+  by the number of scrapes (ours also self-reports `dbhealth_collection_statements`).
+- postgres_exporter 0.11 has only `--collector.database` and `--collector.bgwriter` flags (no
+  `--collector.stat_statements`; per-table `stat_user_tables` is not a default in 0.11, unlike
+  later versions). Per-table stats and pg_stat_statements come from `--extend.query-path` with
+  Debian's example `queries.yaml` (`bench/rival_queries/`, only the `*_time` columns renamed
+  for PostgreSQL 13+).
+- Samples are non-comment lines; RSS is `VmRSS` from `/proc/<pid>/status`; the burst peak is
+  `VmHWM` after resetting it (`echo 5 > /proc/<pid>/clear_refs`) just before the burst.
+{notes and chr(10) + notes + chr(10)}
+## How to reproduce
+
+`scripts/setup.sh` then `python bench/run.py` (full scale, about 5 minutes; the seeded cluster is
+cached in `bench/.cache/`), or `python bench/run.py --quick` for a smoke run.
+"""
