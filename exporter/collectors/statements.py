@@ -16,10 +16,9 @@ Classification (pglast) is time-boxed per collection; entries still waiting for
 it are held back and counted in full once classified. Counters are made
 monotonic by :mod:`exporter.queries.tracker`. Text never becomes a label.
 
-The accumulators live in this process. With several replicas behind the Redis
-L2 cache each replica accumulates from its own readings, so a series can step
-back when the snapshot served switches to a replica that started later
-(Prometheus sees a counter reset; ``rate()`` stays correct). See docs/queries.md.
+With Redis configured, the accumulators are shared by all replicas
+(:mod:`exporter.queries.shared`), so the counters served do not depend on which
+replica collected; without it (or while it is down) they live in this process.
 
 Verify with: ``SELECT queryid, calls, total_exec_time FROM pg_stat_statements``.
 """
@@ -31,13 +30,15 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..errors import QueryFailed
 from ..queries.classify import Classifier
 from ..queries.settings import DOMAINS
+from ..queries.shared import SharedState
 from ..queries.suggestions import AdvisorResult
-from ..queries.tracker import StatementTracker
+from ..queries.tracker import Deltas, StatementTracker
 from .base import CollectContext, Row
 
 if TYPE_CHECKING:
@@ -46,8 +47,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _COLUMNS = "s.queryid, s.dbid, s.userid, s.calls, s.total_exec_time, s.rows"
+# The last row: when pg_stat_statements was last reset, and when this reading was taken
+# (the server's clock, in µs, so replicas sharing state in Redis can order their readings).
 _SENTINEL = ("SELECT NULL::bigint, 0::oid, 0::oid, 0::bigint, "
-             "coalesce(extract(epoch FROM stats_reset)::float8, 0), 0::bigint{text} "
+             "coalesce(extract(epoch FROM stats_reset)::float8, 0), "
+             "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint{text} "
              "FROM pg_stat_statements_info")
 _THIS_DB = " AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 
@@ -104,6 +108,7 @@ class StatementsCollector:
         self._texts: dict[int, str | None] = {}  # fetched, waiting for classification
         self._needs_text = False
         self._last_text_fetch: float | None = None
+        self._shared = SharedState(settings) if settings.redis.url else None
         self._missing: str | None = None
         self._recheck_at = 0.0
         self.unclassified = 0
@@ -111,12 +116,13 @@ class StatementsCollector:
     # -- one collection ---------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
         rows, fetched_text = self._read(ctx)
-        stats_reset = self._take_sentinel(rows)
+        stats_reset, read_at = self._take_sentinel(rows)
         if fetched_text:
             self._remember_texts(rows)
             rows = [r[:6] for r in rows]
         self._classify_pending()
-        deltas = self.tracker.update(rows, self.domains, stats_reset)
+        deltas = self._fold(rows, stats_reset, read_at or ctx.now)
+        self.tracker.watch(deltas.by_queryid)
         self._needs_text = any(q not in self._texts for q in deltas.unclassified)
         self.unclassified = len(deltas.unclassified)
         if len(self.domains) > self.settings.max_known_statements:
@@ -153,12 +159,42 @@ class StatementsCollector:
         return rows, with_text
 
     @staticmethod
-    def _take_sentinel(rows: list[Row]) -> float | None:
+    def _take_sentinel(rows: list[Row]) -> tuple[float | None, float | None]:
+        """(stats_reset, reading time) from the sentinel row, which is removed."""
         for i in (len(rows) - 1, *range(len(rows) - 1)):  # it is last in practice
             if i >= 0 and rows[i][0] is None and rows[i][2] == 0:
-                reset = rows.pop(i)[4]
-                return float(reset) if reset else None
-        return None
+                row = rows.pop(i)
+                return (float(row[4]) if row[4] else None), float(row[5]) / 1e6
+        return None, None
+
+    def _fold(self, rows: list[Row], stats_reset: float | None, read_at: float) -> Deltas:
+        """Fold the reading into the accumulators, shared through Redis when configured."""
+        shared = self._shared
+        if shared is None or not shared.available:
+            return self._fold_locally(rows, stats_reset, read_at)
+        folded: Deltas | None = None
+        try:
+            for _ in range(3):
+                shared.refresh(self.tracker)
+                if self.tracker.read_at >= read_at:
+                    return Deltas()  # a peer already folded a newer reading in: serve that
+                based_on = self.tracker.generation
+                folded = self._fold_locally(rows, stats_reset, read_at)
+                if shared.save(self.tracker, based_on):
+                    return folded
+            # Peers kept saving first: serve ours; the next collection starts from theirs.
+            return folded if folded is not None else Deltas()
+        except redis.RedisError as exc:
+            shared.failed(exc)
+            if folded is not None:
+                return folded
+            return self._fold_locally(rows, stats_reset, read_at)
+
+    def _fold_locally(self, rows: list[Row], stats_reset: float | None,
+                      read_at: float) -> Deltas:
+        deltas = self.tracker.update(rows, self.domains, stats_reset)
+        self.tracker.read_at = read_at
+        return deltas
 
     def _remember_texts(self, rows: list[Row]) -> None:
         for row in rows:

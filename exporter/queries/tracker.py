@@ -74,31 +74,39 @@ class StatementTracker:
         self.tracked: list[int] = []
         self.entries = 0
         self.windows: dict[int, WindowStats] = {}
-        self._last: dict[Key, tuple[int, float, int]] = {}
-        self._stats_reset: float | None = None
+        self.last: dict[Key, tuple[int, float, int]] = {}
+        self.stats_reset: float | None = None
+        # Shared-state bookkeeping (exporter.queries.shared): which version this is, and when
+        # the pg_stat_statements reading it includes was taken.
+        self.generation = 0
+        self.read_at = 0.0
 
     def update(self, rows: Iterable[EntryRow], domain_of: Mapping[int, str],
                stats_reset: float | None) -> Deltas:
         """Fold one pg_stat_statements reading in. Entries whose queryid has no domain
-        yet are held back (not remembered), so they count in full once classified."""
-        if stats_reset is not None and self._stats_reset is not None \
-                and stats_reset != self._stats_reset:
-            self._last = {}  # everything was reset: every value now is new since then
-        self._stats_reset = stats_reset if stats_reset is not None else self._stats_reset
-        last = self._last
+        yet are held back: they keep the baseline they had (none when new), so what
+        they did meanwhile counts once they are classified."""
+        if stats_reset is not None and self.stats_reset is not None \
+                and stats_reset != self.stats_reset:
+            self.last = {}  # everything was reset: every value now is new since then
+        self.stats_reset = stats_reset if stats_reset is not None else self.stats_reset
+        last = self.last
         new_last: dict[Key, tuple[int, float, int]] = {}
         totals_ms: dict[int, float] = {}
         out = Deltas()
         deltas = out.by_queryid
-        held = 0
+        seen = 0
         for queryid, dbid, userid, calls, total_ms, nrows in rows:
+            seen += 1
             if queryid is None:
                 domain = "other"
             else:
                 domain = domain_of.get(queryid)  # type: ignore[assignment]
                 if domain is None:
                     out.unclassified.add(queryid)
-                    held += 1
+                    baseline = last.get((queryid, dbid, userid))
+                    if baseline is not None:  # known to a peer replica, not yet to us
+                        new_last[(queryid, dbid, userid)] = baseline
                     continue
                 totals_ms[queryid] = totals_ms.get(queryid, 0.0) + total_ms
             key = (queryid, dbid, userid)
@@ -117,10 +125,9 @@ class StatementTracker:
             else:
                 prev = deltas.get(queryid, (0.0, 0.0))
                 deltas[queryid] = (prev[0] + d_calls, prev[1] + d_ms / 1000.0)
-        self._last = new_last
-        self.entries = len(new_last) + held
+        self.last = new_last
+        self.entries = seen
         self._attribute(deltas, totals_ms, domain_of)
-        self._watch(deltas)
         return out
 
     def _attribute(self, deltas: dict[int, tuple[float, float]], totals_ms: dict[int, float],
@@ -140,7 +147,7 @@ class StatementTracker:
             target.add(d_calls, d_seconds, 0.0)
         self.tracked = top
 
-    def _watch(self, deltas: dict[int, tuple[float, float]]) -> None:
+    def watch(self, deltas: dict[int, tuple[float, float]]) -> None:
         """Close a statement's window once it has enough calls; keep an EWMA of the means."""
         for queryid, (d_calls, d_seconds) in deltas.items():
             stats = self.windows.get(queryid)

@@ -110,10 +110,10 @@ def test_regression_against_the_statements_own_earlier_mean() -> None:
     calls, ms = 0, 0.0
     for _ in range(4):
         calls, ms = calls + 10, ms + 10 * 2.0  # 2 ms per call
-        tracker.update([(7, 5, 10, calls, ms, calls)], DOMAIN, 1.0)
+        tracker.watch(tracker.update([(7, 5, 10, calls, ms, calls)], DOMAIN, 1.0).by_queryid)
     assert tracker.regression(7, 2.0, 1.0) is None
     calls, ms = calls + 10, ms + 10 * 9.0  # now 9 ms per call
-    tracker.update([(7, 5, 10, calls, ms, calls)], DOMAIN, 1.0)
+    tracker.watch(tracker.update([(7, 5, 10, calls, ms, calls)], DOMAIN, 1.0).by_queryid)
     found = tracker.regression(7, 2.0, 1.0)
     assert found is not None
     recent, earlier = found
