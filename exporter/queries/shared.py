@@ -57,13 +57,12 @@ def dump(tracker: StatementTracker) -> bytes:
         "tracked": tracker.tracked,
     }
     head = json.dumps(header, separators=(",", ":")).encode()
-    keys = list(tracker.last)
-    values = [tracker.last[k] for k in keys]
-    ints = array("q")
-    for (queryid, dbid, userid), (calls, _, nrows) in zip(keys, values, strict=True):
-        ints.extend((NO_QUERYID if queryid is None else queryid, dbid, userid, calls, nrows))
-    floats = array("d", (v[1] for v in values))
-    return b"".join((MAGIC, struct.pack("<II", len(head), len(keys)), head,
+    items = tracker.last.items()
+    ints = array("q", [x for (queryid, dbid, userid), (calls, _, nrows) in items
+                       for x in (NO_QUERYID if queryid is None else queryid, dbid, userid,
+                                 calls, nrows)])
+    floats = array("d", [value[1] for value in tracker.last.values()])
+    return b"".join((MAGIC, struct.pack("<II", len(head), len(floats)), head,
                      ints.tobytes(), floats.tobytes()))
 
 
@@ -84,11 +83,10 @@ def load(blob: bytes, tracker: StatementTracker) -> None:
     if header["byteorder"] != sys.byteorder:
         ints.byteswap()
         floats.byteswap()
-    last = {}
-    for i in range(count):
-        queryid, dbid, userid, calls, nrows = ints[5 * i: 5 * i + 5]
-        last[(None if queryid == NO_QUERYID else queryid, dbid, userid)] = (calls, floats[i], nrows)
-    tracker.last = last
+    tracker.last = {
+        (None if queryid == NO_QUERYID else queryid, dbid, userid): (calls, total_ms, nrows)
+        for queryid, dbid, userid, calls, nrows, total_ms in zip(
+            ints[0::5], ints[1::5], ints[2::5], ints[3::5], ints[4::5], floats, strict=True)}
     tracker.generation = int(header["generation"])
     tracker.read_at = float(header["read_at"])
     tracker.stats_reset = header["stats_reset"]

@@ -201,3 +201,24 @@ def test_extension_missing_reports_failure_once_and_keeps_serving(
     with direct_scraper(settings) as scraper:
         _, samples = collect(scraper)
         assert samples.value("dbhealth_collector_success", collector="statements") == 1
+
+
+def test_extension_created_but_not_preloaded_is_explained_too(
+        caplog: pytest.LogCaptureFixture) -> None:
+    server = PostgresServer(extra_conf={"shared_preload_libraries": "''"})
+    server.start()
+    try:
+        dsn = server.create_database("not_preloaded")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+        settings = settings_for(dsn, collectors={**ONLY_STATEMENTS, "activity": True})
+        caplog.set_level(logging.DEBUG)
+        with direct_scraper(settings) as scraper:
+            for _ in range(2):
+                _, samples = collect(scraper)
+                assert samples.value("dbhealth_up") == 1
+                assert samples.value("dbhealth_collector_success", collector="statements") == 0
+    finally:
+        server.destroy()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "shared_preload_libraries" in warnings[0]
