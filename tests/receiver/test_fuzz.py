@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -82,7 +82,7 @@ def test_mutated_webhooks_never_5xx(client: FlaskClient, path: tuple[Any, ...],
 
 @FUZZ
 @given(labels=st.dictionaries(st.text(max_size=30), st.text(max_size=60), max_size=6),
-       starts=st.datetimes(timezones=st.just(UTC)),
+       starts=st.datetimes(min_value=datetime(1970, 1, 1), timezones=st.just(UTC)),
        fingerprint=st.from_regex(r"\A[0-9a-f]{16}\Z"))
 def test_valid_but_unusual_webhooks_are_recorded(client: FlaskClient, labels: dict[str, str],
                                                  starts: Any, fingerprint: str) -> None:
@@ -92,6 +92,11 @@ def test_valid_but_unusual_webhooks_are_recorded(client: FlaskClient, labels: di
     has_bad_text = any("\x00" in k + v or any(0xD800 <= ord(c) <= 0xDFFF for c in k + v)
                        for k, v in labels.items())
     assert status == (422 if has_bad_text else 200)
+
+
+def test_zero_starts_at_is_rejected(client: FlaskClient) -> None:
+    alert = {**FIRING["alerts"][0], "startsAt": "0001-01-01T00:00:00Z"}
+    assert _post(client, json.dumps({**FIRING, "alerts": [alert]}).encode()) == 422
 
 
 @FUZZ
