@@ -173,7 +173,11 @@ class IndexAdvisor:
             large_tables = {(r[0], r[1]) for r in large}
             best: dict[tuple[str, str, tuple[str, ...]], IndexSuggestion] = {}
             evaluated = 0
+            give_up = time.monotonic() + cfg.max_run_seconds
             for queryid, text, _calls, _mean in slow:
+                if time.monotonic() > give_up:
+                    skipped["run_time_budget"] = skipped.get("run_time_budget", 0) + 1
+                    continue
                 tree = parse_tree(text or "")
                 if tree is None or len(tree) != 1 or "SelectStmt" not in tree[0]:
                     skipped["not_a_select"] = skipped.get("not_a_select", 0) + 1

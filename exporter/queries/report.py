@@ -59,7 +59,7 @@ class QueryReport:
     def __init__(self, settings: Settings, database: Database,
                  collector: StatementsCollector | None,
                  advisor_result: Callable[[], AdvisorResult | None],
-                 wedding_day: Callable[[], bool], cache_size: int = 5000):
+                 wedding_day: Callable[[], bool], cache_size: int = 1000):
         self.settings = settings
         self.cfg = settings.statements
         self.database = database

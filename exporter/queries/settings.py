@@ -45,6 +45,8 @@ class AdvisorSettings(_Strict):
     min_saving_ratio: float = Field(0.5, gt=0, lt=1)
     statement_timeout_seconds: float = Field(1.0, gt=0, le=60)
     lock_timeout_seconds: float = Field(0.05, gt=0, le=10)
+    # The run holds one of the pool's connections: stop planning more statements after this.
+    max_run_seconds: float = Field(30.0, gt=0, le=3600)
 
 
 class StatementsSettings(_Strict):
