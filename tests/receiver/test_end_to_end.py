@@ -240,6 +240,29 @@ def test_smtp_down_mail_waits_in_outbox_and_arrives_when_it_returns(stack: Stack
                      " AND channel = 'email'", incident) == [("sent",)]
 
 
+def test_resolution_stops_escalation_and_tells_those_paged(stack: Stack) -> None:
+    firing_alert = alert("resolves")
+    stack.alertmanager.push([firing_alert])
+    incident = wait_until(lambda: stack.incident("resolves"), what="incident")
+    wait_until(lambda: stack.sms_for(ALICE["phone"], incident), what="tier-1 SMS")
+    stack.alertmanager.push([{**firing_alert, "endsAt": iso(datetime.now(UTC))}])
+    resolved_texts = wait_until(lambda: [m.body for m in stack.sms.messages_to(ALICE["phone"])
+                                         if m.body.startswith("[RESOLVED]")
+                                         and f"(incident {incident})" in m.body],
+                                what="the resolved SMS")
+    assert len(resolved_texts) == 1
+    assert stack.sql("SELECT state FROM receiver_incidents WHERE id = %s", incident) == [
+        ("resolved",)]
+    assert stack.sql("SELECT DISTINCT status FROM receiver_escalation_steps"
+                     " WHERE incident_id = %s", incident) == [("cancelled",)]
+    assert stack.sms_for(BOB["phone"], incident) == []
+    # Counters come from the database, so any gunicorn worker reports the same totals.
+    with urllib.request.urlopen(f"{stack.gunicorn.url}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    [(webhooks,)] = stack.sql("SELECT count(*) FROM receiver_webhook_inbox")
+    assert f"dbhealth_receiver_webhooks_received_total {float(webhooks)}" in metrics
+
+
 def test_live_server_answers_bad_requests_with_4xx(stack: Stack) -> None:
     url = f"{stack.gunicorn.url}/api/v1/alerts"
     auth = {"Authorization": f"Bearer {TOKEN}"}

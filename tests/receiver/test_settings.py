@@ -96,3 +96,9 @@ def test_cli_check_config_and_migrate(tmp_path: Path, receiver_dsn: str) -> None
                          env={**env, "RECEIVER_POOL_SIZE": "x"}, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "RECEIVER_POOL_SIZE" in bad.stderr
+
+
+def test_example_policy_is_valid(tmp_path: Path) -> None:
+    settings = load_settings(receiver_env("postgresql://u@h/db",
+                                          str(REPO / "receiver" / "example-policy.yml")))
+    assert [t.after_seconds for t in settings.policy.tiers] == [0, 600, 1800]
