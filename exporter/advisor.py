@@ -138,8 +138,9 @@ class IndexAdvisor:
         else:
             try:
                 result = self._advise(conn, threshold)
-            except psycopg.Error as exc:
-                log.warning("index advisor run failed: %s", _sqlstate(exc))
+            except Exception as exc:  # the thread must survive anything; no message: PII
+                level = logging.WARNING if isinstance(exc, psycopg.Error) else logging.ERROR
+                log.log(level, "index advisor run failed: %s", _sqlstate(exc))
                 result = AdvisorResult(time.time(), False, threshold, error=_sqlstate(exc))
                 # A failed run may leave a prepared plan or hypothetical index behind in the
                 # session: close it, the pool replaces it.

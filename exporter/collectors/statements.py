@@ -61,6 +61,8 @@ HOW_TO_ENABLE = (
     "add pg_stat_statements to shared_preload_libraries in postgresql.conf, restart "
     "PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in the monitored database "
     "(details: docs/queries.md). Rechecking every %.0fs; this is logged once.")
+# Texts fetched but not classified yet (classification is time-boxed); bounds memory.
+MAX_PENDING_TEXTS = 5000
 _MISSING_STATES = ("[42883]", "[42P01]", "[55000]")  # undefined function/table, not preloaded
 
 
@@ -203,8 +205,8 @@ class StatementsCollector:
                 continue
             if text is None and queryid not in self._texts:
                 self.domains[queryid] = "other"  # text gone from the file: cannot classify
-            elif text is not None and len(self._texts) < self.settings.max_known_statements:
-                self._texts[queryid] = text
+            elif text is not None and len(self._texts) < MAX_PENDING_TEXTS:
+                self._texts[queryid] = text  # beyond the cap: fetched again next time
 
     def _classify_pending(self) -> None:
         if not self._texts:
