@@ -49,6 +49,26 @@ class Worker:
         audit.record(conn, "notification.expired", incident_id=message.incident_id,
                      outbox_id=message.id, channel=message.channel, recipient=masked)
 
+    def _record_failure(self, conn: db.Connection, message: Claimed, masked: str,
+                        exc: DeliveryError) -> None:
+        """Retry later with jittered backoff, or dead-letter (permanent, or out of attempts)."""
+        delivery = self.settings.policy.delivery
+        attempts = message.attempts + 1
+        if exc.permanent or attempts >= delivery.max_attempts:
+            mark_dead(conn, message.id, str(exc))
+            outcome = "dead"
+        else:
+            mark_retry(conn, message.id, str(exc),
+                       retry_delay(attempts, delivery.retry_base_seconds,
+                                   delivery.retry_max_seconds))
+            outcome = "retry"
+        record_attempt(conn, message.id, message.channel, masked, outcome, str(exc))
+        audit.record(conn, "notification.failed", incident_id=message.incident_id,
+                     outbox_id=message.id, channel=message.channel, recipient=masked,
+                     outcome=outcome, error=str(exc))
+        log.warning("outbox %s %s to %s failed (%s): %s", message.id, message.channel, masked,
+                    outcome, exc)
+
     def deliver_one(self) -> bool:
         """Send the most urgent due message; False when nothing is due."""
         delivery = self.settings.policy.delivery
@@ -67,21 +87,14 @@ class Worker:
                                             message.subject, message.body,
                                             delivery.send_timeout_seconds)
             except DeliveryError as exc:
-                attempts = message.attempts + 1
-                if exc.permanent or attempts >= delivery.max_attempts:
-                    mark_dead(conn, message.id, str(exc))
-                    outcome = "dead"
-                else:
-                    delay = retry_delay(attempts, delivery.retry_base_seconds,
-                                        delivery.retry_max_seconds)
-                    mark_retry(conn, message.id, str(exc), delay)
-                    outcome = "retry"
-                record_attempt(conn, message.id, message.channel, masked, outcome, str(exc))
-                audit.record(conn, "notification.failed", incident_id=message.incident_id,
-                             outbox_id=message.id, channel=message.channel, recipient=masked,
-                             outcome=outcome, error=str(exc))
-                log.warning("outbox %s %s to %s failed (%s): %s", message.id, message.channel,
-                            masked, outcome, exc)
+                self._record_failure(conn, message, masked, exc)
+                return True
+            except Exception as exc:  # a bug or odd data must not wedge the queue
+                # Type only: an exception's text may quote the recipient.
+                log.error("outbox %s: unexpected %s while sending", message.id,
+                          type(exc).__name__)
+                self._record_failure(conn, message, masked, DeliveryError(
+                    f"unexpected {type(exc).__name__}", permanent=False))
                 return True
             mark_sent(conn, message.id, provider_id)
             record_attempt(conn, message.id, message.channel, masked, "sent", None)

@@ -22,6 +22,7 @@ from ..ingest import record_webhook
 from ..webhook import decode_json, parse_webhook
 
 alerts = Blueprint("alerts", __name__, url_prefix="/api/v1")
+MAX_BIGINT = 2**63 - 1
 
 
 def _json_body(limit: int) -> bytes:
@@ -55,8 +56,10 @@ def ack_incident(incident_id: int) -> ResponseReturnValue:
             raise BadRequest('body must be a JSON object like {"by": "name"}')
         # Only a plain name goes into the audit trail (no control characters, no NULs).
         by = re.sub(r"[^\w .@+-]", "", str(body.get("by") or who))[:100] or who
-    with db.transaction() as conn:
-        outcome = acknowledge(conn, incident_id, by)
+    outcome = None
+    if incident_id <= MAX_BIGINT:  # a larger id cannot exist, and would not fit the column
+        with db.transaction() as conn:
+            outcome = acknowledge(conn, incident_id, by)
     if outcome is None:
         raise NotFound(f"no incident {incident_id}")
     return jsonify(outcome)

@@ -132,6 +132,7 @@ def test_ack_stops_further_tiers(client: FlaskClient, sql: Conn) -> None:
     post(client, body(firing()))
     assert client.post("/api/v1/incidents/1/ack").status_code == 401
     assert client.post("/api/v1/incidents/99/ack", headers=BEARER).status_code == 404
+    assert client.post(f"/api/v1/incidents/{2**70}/ack", headers=BEARER).status_code == 404
     response = client.post("/api/v1/incidents/1/ack", json={"by": "alice"}, headers=BEARER)
     assert response.status_code == 200
     assert response.json == {"incident_id": 1, "state": "acknowledged", "cancelled_steps": 2,
