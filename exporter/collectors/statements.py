@@ -61,6 +61,7 @@ HOW_TO_ENABLE = (
     "add pg_stat_statements to shared_preload_libraries in postgresql.conf, restart "
     "PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in the monitored database "
     "(details: docs/queries.md). Rechecking every %.0fs; this is logged once.")
+STARTUP_TEXT_FETCHES = 3
 # Texts fetched but not classified yet (classification is time-boxed); bounds memory.
 MAX_PENDING_TEXTS = 5000
 _MISSING_STATES = ("[42883]", "[42P01]", "[55000]")  # undefined function/table, not preloaded
@@ -110,6 +111,7 @@ class StatementsCollector:
         self._texts: dict[int, str | None] = {}  # fetched, waiting for classification
         self._needs_text = False
         self._last_text_fetch: float | None = None
+        self._text_fetches = 0
         self._shared = SharedState(settings) if settings.redis.url else None
         self._missing: str | None = None
         self._recheck_at = 0.0
@@ -135,7 +137,10 @@ class StatementsCollector:
     def _read(self, ctx: CollectContext) -> tuple[list[Row], bool]:
         if self._missing is not None and ctx.now < self._recheck_at:
             raise StatementsUnavailable(self._missing)
-        interval = self.settings.text_fetch_interval_seconds
+        # At start the exporter's own statements appear right after the first read: the first
+        # few fetches ignore the interval so that warm-up takes seconds, not a minute.
+        interval = 0.0 if self._text_fetches < STARTUP_TEXT_FETCHES \
+            else self.settings.text_fetch_interval_seconds
         with_text = self._last_text_fetch is None or (
             self._needs_text and ctx.now - self._last_text_fetch >= interval)
         try:
@@ -158,6 +163,7 @@ class StatementsCollector:
             self._missing = None
         if with_text:
             self._last_text_fetch = ctx.now
+            self._text_fetches += 1
         return rows, with_text
 
     @staticmethod

@@ -222,3 +222,13 @@ def test_extension_created_but_not_preloaded_is_explained_too(
         server.destroy()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "shared_preload_libraries" in warnings[0]
+
+
+def test_warm_up_classifies_everything_within_a_few_collections(tracker_dsn: str) -> None:
+    _run(tracker_dsn, [GUEST_BY_EMAIL, BOOKINGS_BY_VENDOR], times=3)
+    settings = settings_for(tracker_dsn)  # every collector, default text fetch interval (60 s)
+    with direct_scraper(settings) as scraper:
+        for _ in range(4):
+            _, samples = collect(scraper)
+    assert samples.value("dbhealth_statements_unclassified") == 0
+    assert domain_calls(samples)["vendor_schedule"] >= 3
