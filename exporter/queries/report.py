@@ -12,6 +12,7 @@ history in this process, index suggestions from the advisor's last run.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -70,6 +71,8 @@ class QueryReport:
         self._described: OrderedDict[int, Described] = OrderedDict()
         self._cache_size = cache_size
         self._upcoming: tuple[float, int | None] | None = None
+        # One report at a time: it shares caches, and parallel ones would only repeat the reads.
+        self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any]) -> tuple[int, Any]:
         limit = self.cfg.report_limit
@@ -81,7 +84,7 @@ class QueryReport:
             limit = int(raw)
         deadline = time.monotonic() + self.settings.web.default_scrape_timeout_seconds
         try:
-            with self.database.session(deadline) as session:
+            with self._lock, self.database.session(deadline) as session:
                 return 200, self.build(session, limit)
         except DatabaseUnavailable as exc:
             return 503, {"error": f"database unavailable: {exc}"}
