@@ -22,6 +22,7 @@ from .policy import Policy
 from .render import Templates
 
 ENV_PREFIX = "RECEIVER_"
+ENV_OTHER_USERS = {"RECEIVER_WORKERS"}  # read by gunicorn_conf / the CLI, not a setting
 
 
 def _postgres_url(value: str) -> str:
@@ -126,9 +127,14 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     problems: list[str] = []
     values: dict[str, Any] = {}
     known = set(Settings.model_fields) - {"policy"}
-    for name, value in env.items():
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):].lower() in known:
-            values[name[len(ENV_PREFIX):].lower()] = value
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name in ENV_OTHER_USERS:
+            continue
+        field = name[len(ENV_PREFIX):].lower()
+        if field in known:
+            values[field] = value
+        else:  # a typo must not silently fall back to a default
+            problems.append(f"{name}: unknown setting")
     policy_raw = _load_policy(values["config"], problems) if "config" in values else None
     values["policy"] = policy_raw if policy_raw is not None else {"contacts": [], "tiers": []}
     settings: Settings | None = None

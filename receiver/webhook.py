@@ -26,6 +26,7 @@ _VALIDATOR = Draft202012Validator(_SCHEMA)
 _TIMESTAMP = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
 _TRUE = {"true", "1", "yes"}
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,29 @@ def parse_timestamp(text: str, where: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _too_deep(value: Any) -> bool:
+    """Iteratively: would walking ``value`` go deeper than ``MAX_DEPTH`` containers?"""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def decode_json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant,
-                          parse_float=_finite_float)
+        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant,
+                              parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from None
+    # Later recursive walks (validation, storing as jsonb) must not hit the recursion limit.
+    if _too_deep(document):
+        raise BadRequest(f"JSON is nested deeper than {MAX_DEPTH} levels")
+    return document
 
 
 def parse_webhook(body: bytes) -> Webhook:

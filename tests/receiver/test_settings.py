@@ -22,10 +22,11 @@ def _problems(env: dict[str, str]) -> list[str]:
 
 
 def test_missing_required_settings_are_all_named() -> None:
-    problems = _problems({"RECEIVER_POOL_SIZE": "0"})
+    problems = _problems({"RECEIVER_POOL_SIZE": "0", "RECEIVER_SMTP_URLL": "smtp://x:25"})
     joined = "\n".join(problems)
     for key in ("RECEIVER_DATABASE_URL", "RECEIVER_CONFIG", "RECEIVER_POOL_SIZE"):
         assert key in joined
+    assert "RECEIVER_SMTP_URLL: unknown setting" in problems
 
 
 def test_bad_env_and_bad_policy_are_reported_together(tmp_path: Path) -> None:
