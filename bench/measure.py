@@ -108,11 +108,11 @@ def burst(port: int, clients: int) -> dict[str, Any]:
 
 # -- process memory and CPU -------------------------------------------------------------------
 def proc_status(pid: int) -> dict[str, float]:
-    """VmRSS / VmHWM in MiB."""
+    """VmRSS / VmHWM / RssAnon (private heap) / RssFile (mapped files, shared libraries) in MiB."""
     out: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             out[key] = int(rest.split()[0]) / 1024
     return out
 

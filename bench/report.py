@@ -106,12 +106,15 @@ def comparison_table(results: dict[str, Any]) -> str:
     row("SQL statements per fresh scrape (pg_stat_statements)",
         lambda e: _fmt(e.get("statements_per_scrape_pg_stat_statements"), ".2f"))
     row("samples per scrape", lambda e: _fmt(e.get("samples"), "d"))
-    row("response size (KiB)", lambda e: _fmt((e.get("bytes") or 0) / 1024))
+    row("response size (KiB)", lambda e: _fmt(e["bytes"] / 1024) if "bytes" in e else NA)
     row("RSS steady (MiB)", lambda e: _fmt(e.get("rss_steady_mib")))
+    row("of which heap (RssAnon) / mapped files (RssFile)", lambda e: (
+        f"{_fmt(_get(e, 'rss_steady_detail', 'RssAnon'))} / {_fmt(_get(e, 'rss_steady_detail', 'RssFile'))}"
+        if "rss_steady_detail" in e else NA))
 
     def burst_cell(e: dict[str, Any]) -> str:
         parts = []
-        for key, name in (("burst", "TTL 0"), ("burst_warm", "warm cache"),
+        for key, name in (("burst", "all fresh"), ("burst_warm", "warm cache"),
                           ("burst_expired", "expired cache")):
             b = e.get(key)
             if b:

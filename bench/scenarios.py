@@ -43,6 +43,11 @@ def _fresh_series(run: Running, scale: Scale, counter: StatementCounter,
     }
 
 
+def _steady(run: Running) -> tuple[float | None, dict[str, float]]:
+    status = proc_status(run.pid)
+    return status.get("VmRSS"), status
+
+
 def _burst_with_memory(run: Running, clients: int) -> dict[str, Any]:
     steady = proc_status(run.pid)
     peak_reset = reset_peak(run.pid)
@@ -59,7 +64,7 @@ def measure_rival(run: Running, scale: Scale, counter: StatementCounter, progres
     scrape(run.port)
     _, out = _fresh_series(run, scale, counter)
     out["first_scrape_ms"] = first.seconds * 1000
-    out["rss_steady_mib"] = proc_status(run.pid).get("VmRSS")
+    out["rss_steady_mib"], out["rss_steady_detail"] = _steady(run)
     out["burst"] = _burst_with_memory(run, scale.burst)
     progress(f"  {run.spec.label}: fresh median {out['fresh']['median_ms']:.1f} ms, "
              f"{out['samples']} samples, {out['statements_per_scrape_pg_stat_statements']:.1f} "
@@ -99,7 +104,7 @@ def measure_ours_fresh(run: Running, scale: Scale, counter: StatementCounter, pr
     out["collector_duration_ms"] = _collector_durations(series)
     out["first_scrape_ms"] = first.seconds * 1000
     out["warmup"] = {"scrapes": warm_scrapes, "seconds": warm_seconds, "unclassified_left": left}
-    out["rss_steady_mib"] = proc_status(run.pid).get("VmRSS")
+    out["rss_steady_mib"], out["rss_steady_detail"] = _steady(run)
     before = scrape(run.port).value("dbhealth_collections_total") or 0.0
     out["burst"] = _burst_with_memory(run, scale.burst)
     after = scrape(run.port).value("dbhealth_collections_total") or 0.0
