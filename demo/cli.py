@@ -47,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="start the whole demo system in the background (seeds if needed)")
     sub.add_parser("down", help="stop everything 'up' started")
     sub.add_parser("status", help="which demo processes are running")
+    sk = sub.add_parser("sinks", help="run local SMS-API and SMTP stand-ins (used by 'up')")
+    sk.add_argument("--sms-port", type=int, default=9190)
+    sk.add_argument("--smtp-port", type=int, default=9125)
     args = parser.parse_args(argv)
+    if args.command == "sinks":
+        from .sinks import main as sinks_main
+        return sinks_main(["--sms-port", str(args.sms_port), "--smtp-port", str(args.smtp_port)])
     if args.command in ("up", "down", "status"):
         from . import stack
         return int(getattr(stack, args.command)())

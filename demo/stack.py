@@ -35,7 +35,9 @@ REDIS_PORT = int(os.environ.get("DBHEALTH_DEMO_REDIS_PORT", "6380"))
 EXPORTER = "127.0.0.1:9188"
 PROMETHEUS = "127.0.0.1:9090"
 ALERTMANAGER = "127.0.0.1:9093"
-RECEIVER = "127.0.0.1:8080"
+RECEIVER = "127.0.0.1:9095"
+SMS_PORT = 9190
+SMTP_PORT = 9125
 RECEIVER_TOKEN = "demo-receiver-token"  # noqa: S105 - a local demo credential, printed on purpose
 Progress = Callable[[str], None]
 
@@ -72,7 +74,25 @@ def prepare_database(progress: Progress) -> str:
         if not is_seeded(conn):
             seed(conn, SeedScale(extra_tables=150), date.today(), progress)
     migrate(dsn, progress)
+    with cluster.connect() as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'receiver'").fetchone():
+            admin.execute("CREATE DATABASE receiver")
     return dsn
+
+
+def receiver_env(dsn: str) -> dict[str, str]:
+    """The receiver keeps its own database; vendors come from the wedding database."""
+    return {
+        "RECEIVER_DATABASE_URL": dsn.rsplit("/", 1)[0] + "/receiver",
+        "RECEIVER_VENDOR_DATABASE_URL": dsn,
+        "RECEIVER_CONFIG": str(Path("receiver/example-policy.yml").resolve()),
+        "RECEIVER_AUTH_TOKEN": RECEIVER_TOKEN,
+        "RECEIVER_SMS_BASE_URL": f"http://127.0.0.1:{SMS_PORT}",
+        "RECEIVER_SMS_ACCOUNT_SID": "ACdemo",
+        "RECEIVER_SMS_AUTH_TOKEN": "demo-sms-token",
+        "RECEIVER_SMS_FROM": "+15005550006",
+        "RECEIVER_SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+    }
 
 
 def services(dsn: str) -> list[Service]:
@@ -99,10 +119,25 @@ def services(dsn: str) -> list[Service]:
                                             f"--storage.tsdb.path={ROOT / 'prometheus'}",
                                             f"--web.listen-address={PROMETHEUS}"],
                              url=f"http://{PROMETHEUS}/-/ready"))
-    am_config = Path("rules/alertmanager.yml")
-    if shutil.which("prometheus-alertmanager") and am_config.exists():
+    if Path("receiver").is_dir():
+        env = receiver_env(dsn)
+        subprocess.run([_bin("dbhealth-receiver"), "migrate"], env={**os.environ, **env},
+                       check=True, stdout=subprocess.DEVNULL)
+        found += [
+            Service("sinks", [_bin("dbhealth-demo"), "sinks", "--sms-port", str(SMS_PORT),
+                              "--smtp-port", str(SMTP_PORT)]),
+            Service("receiver", [_bin("dbhealth-receiver"), "--bind", RECEIVER], env=env,
+                    url=f"http://{RECEIVER}/healthz"),
+            Service("receiver-worker", [_bin("dbhealth-receiver-worker")], env=env),
+        ]
+    example = Path("rules/alertmanager.yml")
+    if shutil.which("prometheus-alertmanager") and example.exists():
+        am_config = ROOT / "alertmanager.yml"
+        am_config.write_text(example.read_text().replace(
+            "change-me-to-RECEIVER_AUTH_TOKEN", RECEIVER_TOKEN).replace(
+            "http://127.0.0.1:9095/", f"http://{RECEIVER}/"))
         found.append(Service("alertmanager", [
-            "prometheus-alertmanager", f"--config.file={am_config.resolve()}",
+            "prometheus-alertmanager", f"--config.file={am_config}",
             f"--storage.path={ROOT / 'alertmanager'}", f"--web.listen-address={ALERTMANAGER}",
             "--cluster.listen-address="], url=f"http://{ALERTMANAGER}/-/ready"))
     return found
@@ -168,6 +203,8 @@ def _summary(dsn: str, progress: Progress) -> None:
         f"  query report       http://{EXPORTER}/queries",
         f"  prometheus         http://{PROMETHEUS}/alerts",
         f"  alertmanager       http://{ALERTMANAGER}/",
+        f"  receiver           http://{RECEIVER}/healthz   http://{RECEIVER}/metrics",
+        f"  SMS / email sent   {ROOT}/sinks.log (local stand-ins for Twilio and SMTP)",
         f"  demo database      {dsn}",
         f"  logs               {ROOT}/*.log",
         "  stop with          .venv/bin/dbhealth-demo down", "",

@@ -142,7 +142,12 @@ class Session:
             try:
                 return self._execute(conn, statement, params)
             except psycopg.OperationalError as exc:
-                if not conn.broken or attempt == 2:
+                if not conn.broken:
+                    # The server answered with an error of its own (class 55, 57…); the
+                    # connection is fine, so the database is up.
+                    self.answered = True
+                    raise QueryFailed(_describe(exc)) from exc
+                if attempt == 2:
                     raise QueryFailed(_describe(exc), server_answered=False) from exc
                 # The pooled connection died (server restart): drop it, try one fresh one.
                 self._discard()

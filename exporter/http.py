@@ -111,7 +111,7 @@ class ExporterApp:
             if path == "/health":
                 return self._health(environ, start_response)
             if path == "/":
-                body = b"dbhealth exporter: /metrics /health /health/full /health/wedding-day\n"
+                body = b"dbhealth exporter: /metrics /health /health/full /health/wedding-day /queries\n"
                 start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
                 return [body]
             if path == "/health/full" or path in self.extra_routes:

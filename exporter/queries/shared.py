@@ -136,7 +136,7 @@ class SharedState:
             tracker.generation = generation
             return
         try:
-            load(blob, tracker)
+            load(bytes(blob) if isinstance(blob, bytes) else blob.encode("latin-1"), tracker)
         except (ValueError, KeyError, TypeError, struct.error):
             log.warning("ignoring an unreadable shared statements state (another version?)")
             tracker.generation = generation
@@ -145,7 +145,7 @@ class SharedState:
         """Store the tracker's state if nobody saved since ``based_on``; True when stored."""
         with self.client.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(self.generation_key)
+                pipe.watch(self.generation_key)  # type: ignore[no-untyped-call]
                 raw: Any = pipe.get(self.generation_key)  # immediate while watching
                 if (int(raw) if raw is not None else 0) != based_on:
                     pipe.unwatch()

@@ -59,7 +59,7 @@ def test_webhook_goes_to_the_receiver_with_a_bearer_token() -> None:
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     for receiver in config["receivers"]:
         (hook,) = receiver["webhook_configs"]
-        assert hook["url"] == "http://127.0.0.1:8080/api/v1/alerts"
+        assert hook["url"] == "http://127.0.0.1:9095/api/v1/alerts"
         assert hook["send_resolved"] is True
         assert hook["http_config"]["authorization"]["type"] == "Bearer"
 
@@ -70,7 +70,7 @@ def alertmanager() -> Iterator[Alertmanager]:
     so nothing on this machine receives the notifications."""
     am = Alertmanager("http://127.0.0.1:1/unused")
     text = CONFIG.read_text(encoding="utf-8").replace(
-        "http://127.0.0.1:8080/api/v1/alerts", f"http://127.0.0.1:{free_port()}/api/v1/alerts")
+        "http://127.0.0.1:9095/api/v1/alerts", f"http://127.0.0.1:{free_port()}/api/v1/alerts")
     (am.root / "alertmanager.yml").write_text(text, encoding="utf-8")
     am.start()
     try:
