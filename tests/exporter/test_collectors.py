@@ -14,7 +14,7 @@ from exporter.scrape import Scraper, build_collectors
 
 from ..support.postgres import PostgresServer
 from ..support.scrape import Samples
-from ..support.wait import wait_until
+from ..support.polling import wait_until
 from .conftest import exporter_settings
 
 

@@ -17,7 +17,7 @@ from exporter.settings import DatabaseSettings
 from ..support.postgres import PostgresServer
 from ..support.redis_server import RedisServer
 from ..support.scrape import Samples, get_json, http_get, scrape
-from ..support.wait import wait_until
+from ..support.polling import wait_until
 from .conftest import ExporterFactory, base_url
 
 
