@@ -96,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     from .server import Exporter
 
-    log.info("starting dbhealth-exporter %s with %s", __version__,
-             json.dumps(settings.masked(), separators=(",", ":")))
+    masked = settings.masked()
+    log.info("starting dbhealth-exporter %s: database %s, redis %s, collectors %s", __version__,
+             masked["database"]["url"], masked["redis"]["url"] or "off",
+             ",".join(settings.enabled_collectors))
+    log.debug("effective settings: %s", json.dumps(masked, separators=(",", ":")))
     exporter = Exporter(settings)
     try:
         exporter.start()
