@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
+    if settings.log_level != "DEBUG":
+        # The pool warns on every reconnect attempt; the scraper already logs the
+        # database going down and coming back, once each.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     if args.command == "check-config":
         print(json.dumps(settings.masked(), indent=2))
         return 0
