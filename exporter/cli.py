@@ -105,20 +105,21 @@ def serve(settings: Settings) -> int:
              masked["database"]["url"], masked["redis"]["url"] or "off",
              ",".join(settings.enabled_collectors))
     log.debug("effective settings: %s", json.dumps(masked, separators=(",", ":")))
-    exporter = Exporter(settings)
-    try:
-        exporter.start()
-    except OSError as exc:
-        log.error("cannot listen on %s: %s", settings.web.listen_address, exc)
-        return 1
     stopping = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("received signal %d, shutting down", signum)
         stopping.set()
 
+    # Handlers first: a SIGTERM that arrives while starting must still shut down cleanly.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    exporter = Exporter(settings)
+    try:
+        exporter.start()
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", settings.web.listen_address, exc)
+        return 1
     stopping.wait()
     exporter.stop()
     return 0

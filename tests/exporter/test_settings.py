@@ -101,3 +101,27 @@ def test_cli_reports_all_errors_and_masks_secrets() -> None:
     assert good.returncode == 0, good.stderr
     assert "monitor:***@db" in good.stdout
     assert "s3cret" not in good.stdout and "tok-123" not in good.stdout
+
+
+def test_serve_logs_never_show_the_password() -> None:
+    """The running exporter's own log, database unreachable: the DSN appears masked only."""
+    import signal
+
+    env = {"PATH": "/usr/bin:/bin",
+           "DBHEALTH_DATABASE_URL": "postgresql://monitor:s3cret@127.0.0.1:1/wedsync",
+           "DBHEALTH_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0",
+           "DBHEALTH_WEB__LISTEN_ADDRESS": "127.0.0.1:0"}
+    proc = subprocess.Popen([sys.executable, "-m", "exporter"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:       # read until the server is up (or the process dies)
+        lines.append(line)
+        if "listening on" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=30)
+    log = "".join(lines) + rest
+    assert "listening on" in log and proc.returncode == 0
+    assert "monitor:***@127.0.0.1" in log and ":***@127.0.0.1:1/0" in log
+    assert "s3cret" not in log and "hunter2" not in log
