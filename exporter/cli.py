@@ -120,7 +120,10 @@ def serve(settings: Settings) -> int:
     except OSError as exc:
         log.error("cannot listen on %s: %s", settings.web.listen_address, exc)
         return 1
-    stopping.wait()
+    # The kernel may deliver SIGTERM to any thread; Python runs the handler only when the
+    # main thread executes bytecode, so wait in slices rather than blocking for good.
+    while not stopping.wait(0.5):
+        pass
     exporter.stop()
     return 0
 
