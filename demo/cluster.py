@@ -54,8 +54,11 @@ class LocalCluster:
     def _run(self, argv: list[str]) -> None:
         if self._as_postgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       timeout=300)
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              timeout=300, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(argv[4] if argv[0] == 'runuser' else argv[0]).name} failed "
+                               f"({done.returncode}): {done.stderr.strip()[-500:]}")
 
     def _prepare_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,6 @@ class PostgresServer(LocalCluster):
 
     def destroy(self) -> None:
         if self.is_running():
-            with contextlib.suppress(subprocess.SubprocessError):
+            with contextlib.suppress(subprocess.SubprocessError, RuntimeError):
                 self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
