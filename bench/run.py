@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"raw results: {out}")
     markdown = args.markdown or (None if args.quick else str(REPO / "docs" / "BENCHMARKS.md"))
     if markdown:
-        Path(markdown).write_text(report.render(results))
+        path = Path(markdown)
+        old = path.read_text() if path.exists() else ""
+        path.write_text(report.keep_other_sections(report.render(results), old))
         log(f"report: {markdown}")
     print(report.summary_table(results))
     return 0
