@@ -12,9 +12,9 @@ import pytest
 from exporter.db import Database
 from exporter.scrape import Scraper, build_collectors
 
+from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
 from ..support.scrape import Samples
-from ..support.polling import wait_until
 from .conftest import exporter_settings
 
 

@@ -14,10 +14,10 @@ from exporter.db import Database
 from exporter.errors import QueryFailed
 from exporter.settings import DatabaseSettings
 
+from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
 from ..support.redis_server import RedisServer
 from ..support.scrape import Samples, get_json, http_get, scrape
-from ..support.polling import wait_until
 from .conftest import ExporterFactory, base_url
 
 
