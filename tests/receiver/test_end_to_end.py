@@ -1,6 +1,6 @@
 """End to end: real Alertmanager → receiver under gunicorn (via its CLI) → worker → SMS/SMTP sinks.
 
-Delays are seconds (tier 2 after 6 s, 3 s on a wedding day) and every wait is a
+Delays are seconds (tier 2 after 12 s, 6 s on a wedding day) and every wait is a
 poll with a deadline on an observable condition.
 """
 
@@ -43,7 +43,7 @@ from .payloads import body, firing
 pytestmark = pytest.mark.slow
 E2E_TIERS = [
     {"name": "on-call", "after_seconds": 0, "contacts": ["alice"]},
-    {"name": "secondary", "after_seconds": 6, "contacts": ["bob"]},
+    {"name": "secondary", "after_seconds": 12, "contacts": ["bob"]},
     {"name": "emergency", "after_seconds": 600, "contacts": ["carol"]},
 ]
 
@@ -140,7 +140,7 @@ def test_wedding_day_alert_pages_tier1_at_once_tier2_after_delay_and_ack_stops_i
         escalate, escalate, escalate)
     assert tier1_sent < tier2_due <= tier2_sent
     assert (tier2_due - stack.sql("SELECT opened_at FROM receiver_incidents WHERE id = %s",
-                                  escalate)[0][0]).total_seconds() == pytest.approx(3, abs=0.01)
+                                  escalate)[0][0]).total_seconds() == pytest.approx(6, abs=0.01)
     assert stack.sms_for(BOB["phone"], acked) == []
     assert stack.sql("SELECT status FROM receiver_escalation_steps WHERE incident_id = %s"
                      " AND tier = 2", acked) == [("cancelled",)]
