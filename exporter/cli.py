@@ -11,7 +11,6 @@ import json
 import logging
 import signal
 import sys
-import threading
 from typing import Any
 
 from . import __version__, wedding_override
@@ -105,25 +104,19 @@ def serve(settings: Settings) -> int:
              masked["database"]["url"], masked["redis"]["url"] or "off",
              ",".join(settings.enabled_collectors))
     log.debug("effective settings: %s", json.dumps(masked, separators=(",", ":")))
-    stopping = threading.Event()
-
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("received signal %d, shutting down", signum)
-        stopping.set()
-
-    # Handlers first: a SIGTERM that arrives while starting must still shut down cleanly.
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    # Block SIGTERM/SIGINT before any thread exists (threads inherit the mask) and take
+    # them synchronously below: a signal that arrives while starting stays pending, and
+    # none can land on a thread where Python would never run its handler.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     exporter = Exporter(settings)
     try:
         exporter.start()
     except OSError as exc:
         log.error("cannot listen on %s: %s", settings.web.listen_address, exc)
         return 1
-    # The kernel may deliver SIGTERM to any thread; Python runs the handler only when the
-    # main thread executes bytecode, so wait in slices rather than blocking for good.
-    while not stopping.wait(0.5):
-        pass
+    signum = signal.sigwait(stop_signals)
+    log.info("received signal %d, shutting down", signum)
     exporter.stop()
     return 0
 
