@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
-from types import FrameType
 
 from . import audit, channels, db
 from .errors import ConfigError, DatabaseUnavailable, DeliveryError
@@ -143,22 +142,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    if not args.once:
+        # Blocked before the pool starts its threads (they inherit the mask), taken with
+        # sigwait below: a handler-based stop can miss a signal that lands on another thread.
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     db.open_pool(settings, role="receiver-worker")
     worker = Worker(settings)
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: finishing the current message and stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
         if args.once:
             worker.run_once()
         else:
             log.info("worker started: %s", settings.describe())
-            worker.run_forever(stop)
+            stop = threading.Event()
+            loop = threading.Thread(target=worker.run_forever, args=(stop,), name="outbox-worker")
+            loop.start()
+            signum = signal.sigwait(stop_signals)
+            log.info("signal %s: finishing the current message and stopping", signum)
+            stop.set()
+            loop.join()
     finally:
         db.close_pool()
     return 0
