@@ -202,8 +202,9 @@ Our per-collector time in a fresh collection (median, ms): {per_collector or NA}
 {notes and chr(10) + notes + chr(10)}
 ## How to reproduce
 
-`scripts/setup.sh` then `python bench/run.py` (full scale, about 5 minutes; the seeded cluster is
-cached in `bench/.cache/`), or `python bench/run.py --quick` for a smoke run.
+`scripts/setup.sh` then `python bench/run.py` (full scale, about 2 minutes, plus ~20 s to seed the
+first time; the seeded cluster is kept in `bench/.cache/`), or `python bench/run.py --quick` for a
+smoke run; `python bench/profile_collection.py` for the in-process breakdown above.
 """
 
 

@@ -120,13 +120,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="report to write (default docs/BENCHMARKS.md for a full run, none for --quick)")
     parser.add_argument("--cache-dir", default=str(REPO / "bench" / ".cache"),
                         help="where the seeded cluster is kept between runs")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="measure nothing: re-render the report from a results JSON")
     args = parser.parse_args(argv)
-    results = run(args)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
-    log(f"raw results: {out}")
-    markdown = args.markdown or (None if args.quick else str(REPO / "docs" / "BENCHMARKS.md"))
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+    else:
+        results = run(args)
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, default=str))
+        log(f"raw results: {out}")
+    quick = results["scale"]["name"] == "quick"
+    markdown = args.markdown or (None if quick else str(REPO / "docs" / "BENCHMARKS.md"))
     if markdown:
         path = Path(markdown)
         old = path.read_text() if path.exists() else ""
