@@ -10,6 +10,9 @@ import pytest
 from exporter.server import Exporter
 from exporter.settings import Settings, load_settings
 
+from ..support.postgres import PostgresServer
+from ..support.statements import tracker_template
+
 ExporterFactory = Callable[..., Exporter]
 
 
@@ -47,3 +50,13 @@ def make_exporter() -> Iterator[ExporterFactory]:
 
 def base_url(exporter: Exporter) -> str:
     return f"http://127.0.0.1:{exporter.port}"
+
+
+@pytest.fixture
+def tracker_dsn(pg_server: PostgresServer, demo_template: str,
+                request: pytest.FixtureRequest) -> str:
+    """A fresh demo database for one statements/advisor test (see ``tracker_template``)."""
+    template = tracker_template(pg_server, demo_template)
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    return pg_server.create_database(f"{module}_{request.node.name[:40].lower()}",
+                                     template=template)

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import psycopg
-import pytest
 
 from exporter.advisor import IndexAdvisor
 from exporter.db import Database
 
 from ..support.postgres import PostgresServer
-from ..support.statements import settings_for, tracker_template
-
-
-@pytest.fixture
-def tracker_dsn(pg_server: PostgresServer, demo_template: str,
-                request: pytest.FixtureRequest) -> str:
-    template = tracker_template(pg_server, demo_template)
-    return pg_server.create_database(f"advisor_{request.node.name[:40].lower()}",
-                                     template=template)
+from ..support.statements import settings_for
 
 
 def _workload(dsn: str, *, indexed_too: bool = True) -> None:

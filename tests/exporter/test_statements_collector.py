@@ -17,14 +17,7 @@ from ..support.statements import (
     direct_scraper,
     domain_calls,
     settings_for,
-    tracker_template,
 )
-
-
-@pytest.fixture
-def tracker_dsn(pg_server: PostgresServer, demo_template: str, request: pytest.FixtureRequest) -> str:
-    template = tracker_template(pg_server, demo_template)
-    return pg_server.create_database(f"tracker_{request.node.name[:40].lower()}", template=template)
 
 
 def _run(dsn: str, statements: list[tuple[str, list[object] | None]], times: int = 1) -> None:

@@ -10,7 +10,6 @@ import pytest
 from exporter.queries.shared import dump, load
 from exporter.queries.tracker import StatementTracker, Totals
 
-from ..support.postgres import PostgresServer
 from ..support.redis_server import RedisServer
 from ..support.statements import (
     ONLY_STATEMENTS,
@@ -20,16 +19,7 @@ from ..support.statements import (
     direct_scraper,
     domain_calls,
     settings_for,
-    tracker_template,
 )
-
-
-@pytest.fixture
-def tracker_dsn(pg_server: PostgresServer, demo_template: str,
-                request: pytest.FixtureRequest) -> str:
-    template = tracker_template(pg_server, demo_template)
-    return pg_server.create_database(f"replicas_{request.node.name[:40].lower()}",
-                                     template=template)
 
 
 def _guests(dsn: str, times: int) -> None:

@@ -16,7 +16,7 @@ from exporter.server import Exporter
 from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
 from ..support.scrape import get_json, http_get, promtool_problems, scrape
-from ..support.statements import ONLY_STATEMENTS, collect, direct_scraper, settings_for, tracker_template
+from ..support.statements import ONLY_STATEMENTS, collect, direct_scraper, settings_for
 
 EMAIL = "alice.secret@example.com"
 PHONE = "+447700900123"
@@ -33,13 +33,6 @@ FAST_REPORTING = {
                    "report_limit": 5000,
                    "advisor": {"initial_delay_seconds": 0, "interval_seconds": 3600}},
 }
-
-
-@pytest.fixture
-def tracker_dsn(pg_server: PostgresServer, demo_template: str,
-                request: pytest.FixtureRequest) -> str:
-    template = tracker_template(pg_server, demo_template)
-    return pg_server.create_database(f"report_{request.node.name[:40].lower()}", template=template)
 
 
 @pytest.fixture
