@@ -13,6 +13,7 @@ logs what arrives, recipients masked.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import socket
@@ -47,6 +48,22 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 @dataclass(frozen=True)
+class Misbehave:
+    """How the SMS sink answers one request (tests queue these in ``TwilioSink.script``).
+
+    ``delay`` waits before answering; ``drip`` sends the answer one byte per
+    ``drip`` seconds; ``close`` reads the request and hangs up without a word
+    (accepted-but-unanswered); ``status``/``headers`` are the answer.
+    """
+
+    status: int = 201
+    delay: float = 0.0
+    drip: float = 0.0
+    close: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class SmsRequest:
     path: str
     auth: tuple[str, str]
@@ -58,8 +75,10 @@ class SmsRequest:
 class TwilioSink:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or _free_port()
-        self.received: list[SmsRequest] = []
+        self.received: list[SmsRequest] = []  # requests answered 2xx
+        self.attempts: list[SmsRequest] = []  # every request that reached us, however answered
         self.fail_next: list[int] = []
+        self.script: list[Misbehave] = []
         self.json_posts: list[tuple[str, dict[str, object]]] = []
         self._lock = threading.Lock()
         sink = self
@@ -77,17 +96,34 @@ class TwilioSink:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 raw = self.headers.get("Authorization", "").removeprefix("Basic ")
                 user, _, password = base64.b64decode(raw).decode().partition(":")
+                request = SmsRequest(self.path, (user, password), form.get("To", ""),
+                                     form.get("From", ""), form.get("Body", ""))
                 with sink._lock:
-                    status = sink.fail_next.pop(0) if sink.fail_next else 201
-                    if status == 201:
-                        sink.received.append(SmsRequest(self.path, (user, password),
-                                                        form.get("To", ""), form.get("From", ""),
-                                                        form.get("Body", "")))
-                        sid = f"SM{len(sink.received):032d}"
-                answer = {"sid": sid, "status": "queued"} if status == 201 else \
-                    {"code": 20429 if status == 429 else 21211, "message": "test failure"}
+                    sink.attempts.append(request)
+                    step = sink.script.pop(0) if sink.script else Misbehave(
+                        status=sink.fail_next.pop(0) if sink.fail_next else 201)
+                    if 200 <= step.status < 300:
+                        sink.received.append(request)  # accepted, whether or not we answer
+                    sid = f"SM{len(sink.attempts):032d}"
+                if step.close:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                time.sleep(step.delay)
+                answer = {"sid": sid, "status": "queued"} if step.status < 300 else \
+                    {"code": 20429 if step.status == 429 else 21211, "message": "test failure"}
                 payload = json.dumps(answer).encode()
-                self.send_response(status)
+                if step.drip:  # the whole answer, status line first, one byte at a time
+                    whole = (f"HTTP/1.1 {step.status} X\r\nContent-Type: application/json\r\n"
+                             f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+                    for byte in whole:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(step.drip)
+                    return
+                self.send_response(step.status)
+                for name, value in step.headers:
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -119,7 +155,16 @@ class _Recorder:
     def __init__(self, sink: SmtpSink):
         self.sink = sink
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address in self.sink.refuse:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)  # a slow relay
         with self.sink.lock:
             self.sink.received.append(message_from_bytes(envelope.content))
         return "250 OK"
@@ -131,6 +176,8 @@ class SmtpSink:
         self.received: list[Message] = []
         self.lock = threading.Lock()
         self.controller: Controller | None = None
+        self.delay = 0.0  # seconds each message's DATA takes (a slow relay)
+        self.refuse: set[str] = set()  # recipients answered 550
 
     @property
     def url(self) -> str:

@@ -12,6 +12,8 @@ import json
 import os
 import sys
 
+import psycopg
+
 from .errors import ConfigError
 from .settings import Settings, load_settings
 
@@ -31,6 +33,18 @@ def _bind(value: str) -> str:
     return value
 
 
+def _check_config(settings: Settings) -> int:
+    """Print the settings (secrets masked) and check the vendor query on the live database."""
+    from .vendors import describe_vendor_query
+
+    print(json.dumps(settings.describe(), indent=2, default=str))
+    problems = describe_vendor_query(settings.vendor_dsn, settings.policy) \
+        if settings.policy.vendors.enabled else []
+    for problem in problems:
+        print(f"vendors.query: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dbhealth-receiver", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,14 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     if settings is None:
         return 2
     if args.command == "check-config":
-        print(json.dumps(settings.describe(), indent=2, default=str))
-        return 0
-    if args.command == "migrate" or args.migrate:
-        from .migrate import migrate
+        return _check_config(settings)
+    from .migrate import migrate, pending
 
-        migrate(settings.database_url)
+    try:
+        if args.command == "migrate" or args.migrate:
+            migrate(settings.database_url)
+            if args.command == "migrate":
+                return 0
+        missing = pending(settings.database_url)
+    except psycopg.Error as exc:
+        # Refusing to start would silence every page while the database is away: serve,
+        # answer 503 (Alertmanager retries) and let /readyz say why.
+        print(f"dbhealth-receiver: database unreachable ({type(exc).__name__}); serving anyway,"
+              " webhooks get 503 until it answers", file=sys.stderr)
         if args.command == "migrate":
-            return 0
+            return 1
+        missing = []
+    if missing:
+        print("dbhealth-receiver: the schema is not migrated (pending: " + ", ".join(missing)
+              + "); run `dbhealth-receiver migrate` or start with --migrate", file=sys.stderr)
+        return 2
     argv_gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:receiver.gunicorn_conf",
                      "--bind", args.bind, "--workers", str(args.workers), "receiver.wsgi:app"]
     os.execv(sys.executable, argv_gunicorn)  # noqa: S606 - replace ourselves with gunicorn

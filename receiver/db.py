@@ -1,15 +1,20 @@
-"""The receiver's connection pool to its own database, one per process.
+"""The receiver's database: one ``ReceiverDB`` (a connection pool) per process.
 
-Gunicorn's ``post_fork`` calls ``open_pool`` in each worker, so no socket is ever
-shared across a fork; the Flask app and the outbox worker only call
-``transaction()``. Connection failures and pool timeouts become
-``DatabaseUnavailable`` (HTTP 503) so Alertmanager retries.
+The Flask app keeps it in ``app.extensions`` (opened lazily, after gunicorn has
+forked, so no socket is shared between processes); the outbox worker owns its
+own. Connection failures and pool timeouts become ``DatabaseUnavailable`` and a
+schema that was never migrated ``SchemaNotReady``: both answer 503, so
+Alertmanager retries instead of losing the webhook.
+
+Every session forces ``synchronous_commit=on``: a 200 means the webhook is on
+disk, whatever the server's default says.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,72 +22,89 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .errors import DatabaseUnavailable
+from .errors import DatabaseUnavailable, SchemaNotReady
 from .masking import mask_url
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-_pool: ConnectionPool[Connection] | None = None
 
 
-def _new_pool(settings: Settings, role: str) -> ConnectionPool[Connection]:
-    timeout_ms = int(settings.database_timeout_seconds * 1000)
-    return ConnectionPool(
-        settings.database_url,
-        min_size=1,
-        max_size=settings.pool_size,
-        open=False,
-        name=f"receiver-{role}",
-        timeout=settings.database_timeout_seconds,
-        check=ConnectionPool.check_connection,
-        # Give up a reconnect series quickly: the next request starts a fresh one at a 1 s
-        # delay, so recovery after a long outage is not stuck behind a doubled backoff.
-        reconnect_timeout=10.0,
-        kwargs={
-            # The pid in application_name lets an operator (and the tests) tie a
-            # backend to the gunicorn worker that owns it.
-            "application_name": f"dbhealth-{role}-{os.getpid()}",
-            "connect_timeout": max(1, int(settings.database_timeout_seconds)),
-            "options": f"-c statement_timeout={max(timeout_ms, 5000)} "
-                       "-c idle_in_transaction_session_timeout=60000",
-        },
-    )
+def session_options(settings: Settings) -> str:
+    """Server settings for every session: durability forced, nothing left hanging."""
+    timeout_ms = max(int(settings.database_timeout_seconds * 1000), 5000)
+    return (f"-c synchronous_commit=on -c statement_timeout={timeout_ms}"
+            " -c idle_in_transaction_session_timeout=60000")
 
 
-def open_pool(settings: Settings, role: str = "receiver") -> ConnectionPool[Connection]:
-    """Open this process's pool (idempotent); does not wait for the server to be up."""
-    global _pool
-    if _pool is None:
-        _pool = _new_pool(settings, role)
-        _pool.open(wait=False)
-        log.info("database pool opened for %s", mask_url(settings.database_url))
-    return _pool
+class ReceiverDB:
+    """A bounded pool to the receiver's own database; ``transaction()`` is all callers use."""
 
+    def __init__(self, settings: Settings, role: str = "receiver"):
+        self.settings = settings
+        self.role = role
+        self._pool: ConnectionPool[Connection] | None = None
+        self._lock = threading.Lock()
+        self._closed = False
 
-def wait_ready(timeout: float) -> None:
-    """Block until the pool holds its minimum connections (raises ``PoolTimeout`` otherwise)."""
-    if _pool is not None:
-        _pool.wait(timeout)
+    def _new_pool(self) -> ConnectionPool[Connection]:
+        settings = self.settings
+        return ConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=settings.pool_size,
+            open=False,
+            name=f"receiver-{self.role}",
+            timeout=settings.database_timeout_seconds,
+            check=ConnectionPool.check_connection,
+            # Give up a reconnect series quickly: the next request starts a fresh one at a
+            # 1 s delay, so recovery after a long outage is not stuck behind a doubled backoff.
+            reconnect_timeout=10.0,
+            kwargs={
+                # The pid lets an operator (and the tests) tie a backend to its process.
+                "application_name": f"dbhealth-{self.role}-{os.getpid()}",
+                "connect_timeout": max(1, int(settings.database_timeout_seconds)),
+                "options": session_options(settings),
+            },
+        )
 
+    def open(self) -> None:
+        """Open the pool (idempotent, thread-safe); does not wait for the server to be up."""
+        with self._lock:
+            if self._closed:  # a thread still running at shutdown must not reopen it
+                raise DatabaseUnavailable("receiver database pool is closed")
+            if self._pool is None:
+                self._pool = self._new_pool()
+                self._pool.open(wait=False)
+                log.info("database pool opened for %s", mask_url(self.settings.database_url))
 
-def close_pool() -> None:
-    global _pool
-    if _pool is not None:
-        _pool.close()
-        _pool = None
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the pool holds its minimum connections (raises ``PoolTimeout``)."""
+        self.open()
+        assert self._pool is not None
+        self._pool.wait(timeout)
 
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
 
-@contextmanager
-def transaction() -> Iterator[Connection]:
-    """One transaction on a pooled connection: committed on success, rolled back on error."""
-    if _pool is None:
-        raise RuntimeError("the database pool is not open (open_pool was not called)")
-    try:
-        with _pool.connection() as conn, conn.transaction():
-            yield conn
-    except PoolTimeout as exc:
-        raise DatabaseUnavailable("receiver database unavailable (no connection)") from exc
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(f"receiver database unavailable ({type(exc).__name__})") from exc
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction on a pooled connection: committed on success, rolled back on error."""
+        self.open()
+        assert self._pool is not None
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("receiver database unavailable (no connection)") from exc
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+            raise SchemaNotReady("receiver schema is not migrated "
+                                 "(run: dbhealth-receiver migrate)") from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"receiver database unavailable ({type(exc).__name__})") from exc

@@ -73,12 +73,10 @@ class DatabaseUnavailable(ReceiverError):
     code = "database_unavailable"
 
 
-class DeliveryError(Exception):
-    """A channel failed to deliver; ``permanent`` decides retry versus dead-letter."""
+class SchemaNotReady(DatabaseUnavailable):
+    """The database answers but the receiver's migrations were not applied: 503, and say so."""
 
-    def __init__(self, message: str, *, permanent: bool):
-        super().__init__(message)
-        self.permanent = permanent
+    code = "schema_not_migrated"
 
 
 def _body(status: int, code: str, message: str, details: list[str] | None = None) -> Any:

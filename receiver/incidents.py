@@ -1,184 +1,188 @@
-"""Incident lifecycle in SQL: open (page tier 1, schedule the rest), page a tier, resolve, ack.
+"""Incidents in SQL: load them, and execute the actions that ``lifecycle`` decides.
 
 Every function runs inside the caller's transaction, so a webhook's inbox row,
-alert rows, incidents and outbox rows commit (or vanish) together.
+alert rows, incidents and outbox rows commit (or vanish) together. Nothing here
+decides what should happen; it only does what the pure decisions said.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import datetime, timedelta
 from typing import Any
 
-from . import audit
+from . import audit, lifecycle
 from .db import Connection
-from .escalation import PlannedTier, emergency_level, page_key, plan_tiers
-from .outbox import Message, enqueue
-from .policy import Level, Policy
-from .render import Templates
+from .lifecycle import Action, Incident
+from .messages import Escalation, enqueue_resolved, enqueue_tier, enqueue_vendors_resolved
 from .webhook import Alert
 
 log = logging.getLogger(__name__)
 
-
-def template_context(alert: Alert, incident_id: int, level: str) -> dict[str, Any]:
-    return {
-        "incident_id": incident_id, "level": level, "alertname": alert.name,
-        "severity": alert.severity, "wedding_day": alert.wedding_day,
-        "summary": alert.annotations.get("summary", alert.name),
-        "description": alert.annotations.get("description", ""),
-        "runbook_url": alert.annotations.get("runbook_url", ""),
-        "starts_at": alert.starts_at.isoformat(),
-        "ends_at": alert.ends_at.isoformat() if alert.ends_at else "",
-    }
+_INCIDENT = ("SELECT id, state, level, wedding_day, customer_impact FROM receiver_incidents"
+             " WHERE id = %s")
 
 
-def render_message(templates: Templates, kind: str, channel: str,
-                   context: dict[str, Any]) -> tuple[str | None, str]:
-    """(subject, body) for one channel: email has both, SMS text, webhooks a JSON document."""
-    if channel == "email":
-        return (templates.render(f"{kind}_email_subject", context),
-                templates.render(f"{kind}_email_body", context))
-    text = templates.render(f"{kind}_sms", context)
-    if channel == "webhook":
-        return None, json.dumps({"kind": kind, **context, "text": text})
-    return None, text
+def load_incident(conn: Connection, incident_id: int, *, lock: bool = True) -> Incident | None:
+    row = conn.execute(_INCIDENT + (" FOR UPDATE" if lock else ""), (incident_id,)).fetchone()
+    return Incident(*row) if row else None
 
 
-def enqueue_tier(conn: Connection, templates: Templates, incident_id: int, level: str,
-                 alert: Alert, tier: PlannedTier) -> int:
-    """Render and enqueue tier ``tier`` for everyone in it; returns how many rows were new."""
-    context = {**template_context(alert, incident_id, level),
-               "tier": tier.number, "tier_name": tier.name}
-    new = 0
-    for person in tier.recipients:
-        subject, body = render_message(templates, "page", person.channel, context)
-        new += enqueue(conn, Message(
-            page_key(incident_id, "page", tier.number, person.contact, person.channel),
-            incident_id, "page", tier.number, person.channel, person.contact, person.address,
-            subject, body))
-    return new
-
-
-def finish_step(conn: Connection, step_id: int, status: str) -> None:
-    conn.execute("UPDATE receiver_escalation_steps SET status = %s, done_at = now()"
-                 " WHERE id = %s", (status, step_id))
-
-
-def escalate_tier_step(conn: Connection, step_id: int, incident_id: int, tier_number: int,
-                       state: str, level: Level, alert: Alert, policy: Policy,
-                       templates: Templates) -> int:
-    """Page a due tier (the caller holds the step's row lock) unless the incident is no longer open."""
-    if state != "open":
-        finish_step(conn, step_id, "cancelled")
-        return 0
-    tiers = {t.number: t for t in plan_tiers(alert, level, policy)}
-    new = 0
-    if tier_number in tiers:
-        new = enqueue_tier(conn, templates, incident_id, level, alert, tiers[tier_number])
-    finish_step(conn, step_id, "done")
-    audit.record(conn, "escalation.tier", incident_id=incident_id, tier=tier_number,
-                 messages=new)
-    log.info("incident %s escalated to tier %s (%s messages)", incident_id, tier_number, new)
-    return new
-
-
-def advance_due_tiers(conn: Connection, alert_id: int, alert: Alert, policy: Policy,
-                      templates: Templates) -> int:
-    """A repeat of a still-firing alert pages any tier already due (never early, never twice)."""
+def member_alerts(conn: Connection, incident_id: int, *, firing_only: bool) -> list[Alert]:
     rows = conn.execute(
-        "SELECT s.id, s.incident_id, s.tier, i.state, i.level FROM receiver_escalation_steps s"
-        " JOIN receiver_incidents i ON i.id = s.incident_id WHERE i.alert_id = %s"
-        " AND s.kind = 'tier' AND s.status = 'pending' AND s.due_at <= now()"
-        " ORDER BY s.tier FOR UPDATE OF s SKIP LOCKED", (alert_id,)).fetchall()
-    return sum(escalate_tier_step(conn, step_id, incident_id, tier, state, level, alert, policy,
-                                  templates)
-               for step_id, incident_id, tier, state, level in rows)
+        "SELECT a.status, a.fingerprint, a.starts_at, a.ends_at, a.labels, a.annotations"
+        " FROM receiver_incident_alerts m JOIN receiver_alerts a ON a.id = m.alert_id"
+        " WHERE m.incident_id = %s" + (" AND a.status = 'firing'" if firing_only else "") +
+        " ORDER BY a.starts_at, a.id", (incident_id,)).fetchall()
+    return [Alert(status=r[0], fingerprint=r[1], starts_at=r[2], ends_at=r[3], labels=r[4],
+                  annotations=r[5]) for r in rows]
 
 
-def open_incident(conn: Connection, alert_id: int, alert: Alert, policy: Policy,
-                  templates: Templates, now: datetime) -> int:
-    """Create the incident for a new firing alert, page the immediate tiers, schedule the rest."""
-    level = emergency_level(alert, now, policy)
-    row = conn.execute(
-        "INSERT INTO receiver_incidents (alert_id, level, wedding_day, customer_impact)"
-        " VALUES (%s, %s, %s, %s) RETURNING id",
-        (alert_id, level, alert.wedding_day, alert.customer_impact)).fetchone()
-    assert row is not None
-    incident_id = int(row[0])
-    audit.record(conn, "incident.opened", incident_id=incident_id, alert_id=alert_id,
-                 level=level, wedding_day=alert.wedding_day, alertname=alert.name)
-    for tier in plan_tiers(alert, level, policy):
-        if tier.delay_seconds <= 0:
-            enqueue_tier(conn, templates, incident_id, level, alert, tier)
-        else:
-            conn.execute(
-                "INSERT INTO receiver_escalation_steps (incident_id, kind, tier, due_at)"
-                " VALUES (%s, 'tier', %s, %s)",
-                (incident_id, tier.number, now + timedelta(seconds=tier.delay_seconds)))
-    if alert.customer_impact and alert.wedding_day and policy.vendors.enabled:
-        conn.execute(
-            "INSERT INTO receiver_escalation_steps (incident_id, kind, tier, due_at)"
-            " VALUES (%s, 'vendors', 0, %s)", (incident_id, now))
-    return incident_id
-
-
-def _stop_escalation(conn: Connection, incident_id: int, *, vendors_too: bool) -> tuple[int, int]:
-    # An ack stops paging our people; vendors are still affected, so only resolution stops them.
-    kinds = ["tier", "vendors"] if vendors_too else ["tier"]
+def _cancel(conn: Connection, incident_id: int, kinds: tuple[str, ...]) -> tuple[int, int]:
     steps = conn.execute(
         "UPDATE receiver_escalation_steps SET status = 'cancelled', done_at = now()"
-        " WHERE incident_id = %s AND status = 'pending' AND kind = ANY(%s)", (incident_id, kinds))
-    # Waits for a worker that is sending one of these right now; it is then 'sent', not pending.
-    pages = conn.execute(
+        " WHERE incident_id = %s AND status = 'pending' AND kind = ANY(%s)",
+        (incident_id, list(kinds)))
+    # Rows already claimed ('sending') finish; what is only waiting is cancelled.
+    message_kinds = (["page"] if "tier" in kinds else []) + (["vendor"] if "vendors" in kinds
+                                                             else [])
+    messages = conn.execute(
         "UPDATE receiver_outbox SET status = 'cancelled' WHERE incident_id = %s"
-        " AND status = 'pending' AND kind = 'page'", (incident_id,))
-    return steps.rowcount, pages.rowcount
+        " AND status = 'pending' AND kind = ANY(%s)", (incident_id, message_kinds))
+    return steps.rowcount, messages.rowcount
 
 
-def resolve_incident(conn: Connection, incident_id: int, alert: Alert, level: str,
-                     templates: Templates) -> None:
-    """Stop escalation and tell everyone who was actually paged that it is over."""
-    conn.execute("UPDATE receiver_incidents SET state = 'resolved', resolved_at = now()"
-                 " WHERE id = %s", (incident_id,))
-    steps, pages = _stop_escalation(conn, incident_id, vendors_too=True)
-    context = template_context(alert, incident_id, level)
-    paged = conn.execute(
-        "SELECT DISTINCT recipient_key, channel, recipient FROM receiver_outbox"
-        " WHERE incident_id = %s AND kind = 'page' AND status = 'sent'", (incident_id,)).fetchall()
-    for who, channel, address in paged:
-        subject, body = render_message(templates, "resolved", channel, context)
-        enqueue(conn, Message(page_key(incident_id, "resolved", 0, who, channel), incident_id,
-                              "resolved", 0, channel, who, address, subject, body))
-    audit.record(conn, "incident.resolved", incident_id=incident_id, cancelled_steps=steps,
-                 cancelled_pages=pages, resolved_messages=len(paged))
+def _set_state(conn: Connection, incident_id: int, action: lifecycle.SetState) -> None:
+    stamp = {"acknowledged": ", acknowledged_at = now(), acknowledged_by = %(by)s",
+             "resolved": ", resolved_at = now()", "open": ""}[action.state]
+    conn.execute("UPDATE receiver_incidents SET state = %(state)s" + stamp + " WHERE id = %(id)s",
+                 {"state": action.state, "by": action.by, "id": incident_id})
 
 
-def acknowledge(conn: Connection, incident_id: int, by: str) -> dict[str, Any] | None:
-    """Mark the incident acknowledged and cancel what has not been sent; None if unknown."""
-    row = conn.execute("SELECT state FROM receiver_incidents WHERE id = %s FOR UPDATE",
-                       (incident_id,)).fetchone()
-    if row is None:
+def apply(conn: Connection, ctx: Escalation, incident: Incident, actions: list[Action], *,
+          step_id: int | None = None) -> dict[str, int]:
+    """Execute ``actions`` for ``incident`` in order; returns counts for the audit trail."""
+    done: dict[str, int] = {}
+
+    def count(key: str, n: int = 1) -> None:
+        done[key] = done.get(key, 0) + n
+
+    for action in actions:
+        if isinstance(action, lifecycle.SetState):
+            _set_state(conn, incident.id, action)
+            incident = Incident(incident.id, action.state, incident.level, incident.wedding_day,
+                                incident.customer_impact)
+        elif isinstance(action, lifecycle.RaiseLevel):
+            conn.execute("UPDATE receiver_incidents SET level = %s WHERE id = %s",
+                         (action.level, incident.id))
+            incident = Incident(incident.id, incident.state, action.level, incident.wedding_day,
+                                incident.customer_impact)
+            count("level_raised")
+        elif isinstance(action, lifecycle.PageTier):
+            alerts = member_alerts(conn, incident.id, firing_only=True)
+            count("messages", enqueue_tier(conn, ctx, incident, action.tier, alerts))
+            count("tiers_paged")
+        elif isinstance(action, lifecycle.ScheduleTier):
+            # Re-arms a cancelled or done step when a worse level restarts the plan.
+            conn.execute(
+                "INSERT INTO receiver_escalation_steps (incident_id, kind, tier, due_at)"
+                " VALUES (%s, 'tier', %s, %s) ON CONFLICT (incident_id, kind, tier) DO UPDATE"
+                " SET status = 'pending', due_at = EXCLUDED.due_at, done_at = NULL",
+                (incident.id, action.tier, action.due_at))
+        elif isinstance(action, lifecycle.ScheduleVendors):
+            conn.execute(
+                "INSERT INTO receiver_escalation_steps (incident_id, kind, tier, due_at)"
+                " VALUES (%s, 'vendors', 0, %s) ON CONFLICT (incident_id, kind, tier) DO NOTHING",
+                (incident.id, action.due_at))
+        elif isinstance(action, lifecycle.CancelPending):
+            steps, messages = _cancel(conn, incident.id, action.step_kinds)
+            count("cancelled_steps", steps)
+            count("cancelled_messages", messages)
+        elif isinstance(action, lifecycle.FinishStep):
+            assert step_id is not None, "FinishStep outside a step"
+            conn.execute("UPDATE receiver_escalation_steps SET status = %s, done_at = now()"
+                         " WHERE id = %s", (action.status, step_id))
+        elif isinstance(action, lifecycle.TellPagedResolved):
+            alerts = member_alerts(conn, incident.id, firing_only=False)
+            count("resolved_messages", enqueue_resolved(conn, ctx, incident, alerts))
+        elif isinstance(action, lifecycle.TellVendorsResolved):
+            count("vendor_resolved_messages", enqueue_vendors_resolved(conn, ctx, incident))
+        elif isinstance(action, lifecycle.BringNextTierForward):
+            cur = conn.execute(
+                "UPDATE receiver_escalation_steps SET due_at = now() WHERE incident_id = %s"
+                " AND kind = 'tier' AND status = 'pending' AND tier = %s",
+                (incident.id, action.after_tier + 1))
+            audit.record(conn, "escalation.brought_forward", incident_id=incident.id,
+                         unreachable_tier=action.after_tier)
+            log.warning("incident %s: nobody in tier %s could be reached; next tier now",
+                        incident.id, action.after_tier)
+            count("brought_forward", cur.rowcount)
+        elif isinstance(action, lifecycle.NobodyReached):
+            audit.record(conn, "escalation.nobody_reached", incident_id=incident.id,
+                         tier=action.tier)
+            log.error("incident %s: nobody could be reached, last tier %s unreachable",
+                      incident.id, action.tier)
+            count("nobody_reached")
+    return done
+
+
+def acknowledge(conn: Connection, ctx: Escalation, incident_id: int,
+                by: str) -> dict[str, Any] | None:
+    """Acknowledge (idempotent); None if there is no such incident."""
+    incident = load_incident(conn, incident_id)
+    if incident is None:
         return None
-    state = row[0]
-    steps = pages = 0
-    if state == "open":
-        conn.execute("UPDATE receiver_incidents SET state = 'acknowledged',"
-                     " acknowledged_at = now(), acknowledged_by = %s WHERE id = %s",
-                     (by, incident_id))
-        steps, pages = _stop_escalation(conn, incident_id, vendors_too=False)
-        state = "acknowledged"
-    audit.record(conn, "incident.acknowledged", incident_id=incident_id, by=by,
-                 cancelled_steps=steps, cancelled_pages=pages)
-    return {"incident_id": incident_id, "state": state, "cancelled_steps": steps,
-            "cancelled_pages": pages}
+    done = apply(conn, ctx, incident, lifecycle.on_ack(incident, by))
+    state = "acknowledged" if incident.state == "open" else incident.state
+    audit.record(conn, "incident.acknowledged", incident_id=incident_id, by=by, **done)
+    return {"incident_id": incident_id, "state": state,
+            "cancelled_steps": done.get("cancelled_steps", 0),
+            "cancelled_pages": done.get("cancelled_messages", 0)}
 
 
-def load_alert(conn: Connection, alert_id: int) -> Alert:
+def run_tier_step(conn: Connection, ctx: Escalation, step_id: int, incident_id: int,
+                  tier: int) -> dict[str, int]:
+    """A due tier step (the caller holds its row lock)."""
+    incident = load_incident(conn, incident_id)
+    assert incident is not None
+    done = apply(conn, ctx, incident, lifecycle.on_tier_due(incident, tier, ctx.policy),
+                 step_id=step_id)
+    if done.get("tiers_paged"):
+        audit.record(conn, "escalation.tier", incident_id=incident_id, tier=tier,
+                     messages=done.get("messages", 0))
+        log.info("incident %s escalated to tier %s (%s messages)", incident_id, tier,
+                 done.get("messages", 0))
+    return done
+
+
+def advance_due_tiers(conn: Connection, ctx: Escalation, incident_id: int) -> int:
+    """A repeat of a still-firing group pages any tier already due (never early, never twice)."""
+    rows = conn.execute(
+        "SELECT id, tier FROM receiver_escalation_steps WHERE incident_id = %s AND kind = 'tier'"
+        " AND status = 'pending' AND due_at <= now() ORDER BY tier FOR UPDATE SKIP LOCKED",
+        (incident_id,)).fetchall()
+    return sum(run_tier_step(conn, ctx, step_id, incident_id, tier).get("messages", 0)
+               for step_id, tier in rows)
+
+
+def check_tier_reachable(conn: Connection, ctx: Escalation, incident_id: int,
+                         tier: int) -> None:
+    """After a page died or failed through our fault: is anybody in its tier still reachable?"""
     row = conn.execute(
-        "SELECT status, fingerprint, starts_at, ends_at, labels, annotations"
-        " FROM receiver_alerts WHERE id = %s", (alert_id,)).fetchone()
+        "SELECT count(*) FILTER (WHERE status = 'sent'),"
+        " count(*) FILTER (WHERE status IN ('pending', 'sending') AND NOT config_fault)"
+        " FROM receiver_outbox WHERE incident_id = %s AND kind = 'page' AND tier = %s",
+        (incident_id, tier)).fetchone()
     assert row is not None
-    return Alert(status=row[0], fingerprint=row[1], starts_at=row[2], ends_at=row[3],
-                 labels=row[4], annotations=row[5])
+    if row[0] or row[1]:
+        return
+    incident = load_incident(conn, incident_id)
+    if incident is None:
+        return
+    # The next tier's step; a tier paged at once (no delay) has pages but no step.
+    following = conn.execute(
+        "SELECT coalesce((SELECT status FROM receiver_escalation_steps WHERE incident_id = %(i)s"
+        " AND kind = 'tier' AND tier = %(t)s), (SELECT 'done' FROM receiver_outbox WHERE"
+        " incident_id = %(i)s AND kind = 'page' AND tier = %(t)s LIMIT 1))",
+        {"i": incident_id, "t": tier + 1}).fetchone()
+    apply(conn, ctx, incident, lifecycle.on_tier_unreachable(
+        incident, tier, following[0] if following else None))

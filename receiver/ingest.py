@@ -1,22 +1,28 @@
 """Record one Alertmanager webhook: inbox row, alert upserts, incidents and first pages, atomically.
 
-Alert identity is fingerprint + startsAt. A new firing alert opens an incident;
-a repeat (HA twin, retry, repeat_interval) only bumps counters; a resolved
-alert closes its incident. The caller commits, and only then answers 200.
+Alert identity is fingerprint + startsAt; an incident is one Alertmanager group
+(``groupKey``) from its first firing alert until all its alerts resolved. New
+firing alerts open the group's incident or join it; repeats (HA twins, retries,
+``repeat_interval``) only bump counters and page tiers already due; when the
+last firing alert of an incident resolves, the incident resolves. The caller
+commits, and only then answers 200.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from psycopg.types.json import Jsonb
 
-from . import audit
+from . import audit, lifecycle
 from .db import Connection
-from .incidents import advance_due_tiers, open_incident, resolve_incident
-from .policy import Policy
-from .render import Templates
+from .escalation import emergency_level
+from .incidents import advance_due_tiers, apply, load_incident
+from .lifecycle import Incident
+from .messages import Escalation
+from .policy import Level
 from .webhook import Alert, Webhook
 
 
@@ -26,6 +32,13 @@ class IngestResult:
     new_alerts: int
     duplicate_alerts: int
     incidents: list[int]
+
+
+@dataclass
+class _Group:
+    new_firing: list[tuple[int, Alert]] = field(default_factory=list)
+    repeats: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
 
 
 def _upsert_alert(conn: Connection, alert: Alert) -> tuple[int, str | None]:
@@ -48,17 +61,77 @@ def _upsert_alert(conn: Connection, alert: Alert) -> tuple[int, str | None]:
     return int(row[0]), str(row[1])
 
 
-def _mark_resolved(conn: Connection, alert_id: int, alert: Alert, templates: Templates) -> None:
-    conn.execute("UPDATE receiver_alerts SET status = 'resolved', ends_at = %s WHERE id = %s",
-                 (alert.ends_at, alert_id))
-    audit.record(conn, "alert.resolved", alert_id=alert_id, alertname=alert.name)
-    row = conn.execute("SELECT id, level FROM receiver_incidents WHERE alert_id = %s FOR UPDATE",
-                       (alert_id,)).fetchone()
-    if row is not None:
-        resolve_incident(conn, int(row[0]), alert, str(row[1]), templates)
+def _live_incident(conn: Connection, group_key: str) -> Incident | None:
+    row = conn.execute("SELECT id FROM receiver_incidents WHERE group_key = %s"
+                       " AND state <> 'resolved' FOR UPDATE", (group_key,)).fetchone()
+    return load_incident(conn, int(row[0])) if row else None
 
 
-def record_webhook(conn: Connection, hook: Webhook, policy: Policy, templates: Templates,
+def _join(conn: Connection, ctx: Escalation, group_key: str, alerts: list[tuple[int, Alert]],
+          now: datetime) -> int:
+    """Open the group's incident with these new firing alerts, or add them to the live one."""
+    level: Level = "info"
+    for _alert_id, alert in alerts:
+        level = lifecycle.worse(level, emergency_level(alert, now, ctx.policy))
+    wedding_day = any(a.wedding_day for _, a in alerts)
+    impact = any(a.customer_impact for _, a in alerts)
+    incident = _live_incident(conn, group_key)
+    opened = False
+    if incident is None:
+        # An HA twin opening the same group at the same moment meets the unique index.
+        row = conn.execute(
+            "INSERT INTO receiver_incidents (alert_id, group_key, level, wedding_day,"
+            " customer_impact, alert_count) VALUES (%s, %s, %s, %s, %s, 0)"
+            " ON CONFLICT (group_key) WHERE state <> 'resolved' DO NOTHING RETURNING id",
+            (alerts[0][0], group_key, level, wedding_day, impact)).fetchone()
+        if row is not None:
+            incident, opened = Incident(int(row[0]), "open", level, wedding_day, impact), True
+        else:
+            incident = _live_incident(conn, group_key)
+            assert incident is not None
+    conn.execute("INSERT INTO receiver_incident_alerts (incident_id, alert_id)"
+                 " SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+                 (incident.id, [alert_id for alert_id, _ in alerts]))
+    conn.execute("UPDATE receiver_incidents SET alert_count = alert_count + %s,"
+                 " wedding_day = wedding_day OR %s, customer_impact = customer_impact OR %s"
+                 " WHERE id = %s", (len(alerts), wedding_day, impact, incident.id))
+    if opened:
+        audit.record(conn, "incident.opened", incident_id=incident.id, alert_id=alerts[0][0],
+                     level=level, wedding_day=wedding_day, alerts=len(alerts),
+                     alertname=alerts[0][1].name)
+        apply(conn, ctx, incident, lifecycle.on_open(incident, ctx.policy, now))
+    else:
+        done = apply(conn, ctx, incident, lifecycle.on_alerts_joined(
+            incident, level, wedding_day, impact, ctx.policy, now))
+        audit.record(conn, "incident.alerts_joined", incident_id=incident.id,
+                     alerts=len(alerts), **done)
+    return incident.id
+
+
+def _resolve_members(conn: Connection, ctx: Escalation, alert_ids: list[int]) -> None:
+    """Resolve each incident whose last firing alert just resolved."""
+    rows = conn.execute(
+        "SELECT DISTINCT incident_id FROM receiver_incident_alerts WHERE alert_id = ANY(%s)"
+        " ORDER BY incident_id", (alert_ids,)).fetchall()
+    for (incident_id,) in rows:
+        incident = load_incident(conn, incident_id)
+        assert incident is not None
+        still = conn.execute(
+            "SELECT count(*) FROM receiver_incident_alerts m JOIN receiver_alerts a"
+            " ON a.id = m.alert_id WHERE m.incident_id = %s AND a.status = 'firing'",
+            (incident_id,)).fetchone()
+        if still is not None and still[0] == 0:
+            done = apply(conn, ctx, incident, lifecycle.on_resolved(incident))
+            if done:
+                audit.record(conn, "incident.resolved", incident_id=incident_id, **done)
+
+
+def group_key_of(hook: Webhook, alert: Alert) -> str:
+    """Alertmanager's group; a sender without groupKey gets one incident per alert."""
+    return f"group:{hook.group_key}" if hook.group_key else f"fingerprint:{alert.fingerprint}"
+
+
+def record_webhook(conn: Connection, hook: Webhook, ctx: Escalation,
                    now: datetime) -> IngestResult:
     row = conn.execute(
         "INSERT INTO receiver_webhook_inbox (group_key, receiver, status, payload_sha256,"
@@ -68,23 +141,38 @@ def record_webhook(conn: Connection, hook: Webhook, policy: Policy, templates: T
     assert row is not None
     inbox_id = int(row[0])
     new = duplicates = 0
-    incidents: list[int] = []
+    groups: dict[str, _Group] = defaultdict(_Group)
     # A stable order keeps two concurrent deliveries of the same group from deadlocking.
     for alert in sorted(hook.alerts, key=lambda a: (a.fingerprint, a.starts_at)):
         alert_id, previous = _upsert_alert(conn, alert)
+        group = groups[group_key_of(hook, alert)]
         if previous is None:
             new += 1
             audit.record(conn, f"alert.{alert.status}", alert_id=alert_id, inbox_id=inbox_id,
                          alertname=alert.name, severity=alert.severity)
             if alert.status == "firing":
-                incidents.append(open_incident(conn, alert_id, alert, policy, templates, now))
+                group.new_firing.append((alert_id, alert))
         elif previous == "firing" and alert.status == "resolved":
             new += 1
-            _mark_resolved(conn, alert_id, alert, templates)
+            conn.execute("UPDATE receiver_alerts SET status = 'resolved', ends_at = %s"
+                         " WHERE id = %s", (alert.ends_at, alert_id))
+            audit.record(conn, "alert.resolved", alert_id=alert_id, alertname=alert.name)
+            group.resolved.append(alert_id)
         else:
             duplicates += 1
             if alert.status == "firing":
-                advance_due_tiers(conn, alert_id, alert, policy, templates)
+                group.repeats.append(alert_id)
+    incidents: list[int] = []
+    for key in sorted(groups):
+        group = groups[key]
+        if group.new_firing:
+            incidents.append(_join(conn, ctx, key, group.new_firing, now))
+        if group.repeats:
+            live = _live_incident(conn, key)
+            if live is not None:
+                advance_due_tiers(conn, ctx, live.id)
+        if group.resolved:
+            _resolve_members(conn, ctx, group.resolved)
     conn.execute("UPDATE receiver_webhook_inbox SET new_alerts = %s, duplicate_alerts = %s"
                  " WHERE id = %s", (new, duplicates, inbox_id))
     audit.record(conn, "webhook.received", inbox_id=inbox_id, status=hook.status,

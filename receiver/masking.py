@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
+# The user may be empty (``smtp://:secret@host``): the password must go all the same.
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
 
 

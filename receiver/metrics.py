@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import db
+from . import roster
+from .db import ReceiverDB
 from .errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -30,11 +32,23 @@ _QUERIES = {
               " coalesce(extract(epoch FROM now() - min(created_at)), 0)"
               " FROM receiver_outbox GROUP BY channel, status",
     "incidents": "SELECT state, count(*) FROM receiver_incidents GROUP BY state",
+    "faults": "SELECT channel, count(*) FILTER (WHERE config_fault),"
+              " count(*) FILTER (WHERE outcome = 'ambiguous')"
+              " FROM receiver_notification_attempts GROUP BY channel",
+    "faulty": "SELECT channel, count(*) FROM receiver_outbox"
+              " WHERE status IN ('pending', 'sending') AND config_fault GROUP BY channel",
+    "escalation": "SELECT count(*) FILTER (WHERE event = 'escalation.nobody_reached'),"
+                  " count(*) FILTER (WHERE event = 'escalation.brought_forward'),"
+                  " count(*) FILTER (WHERE event = 'escalation.step_failed')"
+                  " FROM receiver_audit_events WHERE event LIKE 'escalation.%'",
 }
 
 
 class ReceiverCollector(Collector):
     """Builds fresh metric families from the database on every scrape."""
+
+    def __init__(self, database: ReceiverDB):
+        self.db = database
 
     def describe(self) -> Iterable[Metric]:
         return []  # never query the database just because the collector was registered
@@ -42,8 +56,12 @@ class ReceiverCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily(PREFIX + "database_up", "1 if the receiver's database answered")
         try:
-            with db.transaction() as conn:
+            with self.db.transaction() as conn:
                 rows = {name: conn.execute(sql).fetchall() for name, sql in _QUERIES.items()}
+                today = conn.execute("SELECT now()").fetchone()
+                assert today is not None
+                snapshot = roster.roster_status(conn, today[0].astimezone(
+                    self.db.settings.policy.zone).date())
         except DatabaseUnavailable as exc:
             log.warning("metrics: %s", exc)
             up.add_metric([], 0)
@@ -95,9 +113,51 @@ class ReceiverCollector(Collector):
         for incident_state, count in rows["incidents"]:
             incidents.add_metric([incident_state], count)
         yield incidents
+        yield from self._faults(rows)
+        yield from self._roster(snapshot)
+
+    @staticmethod
+    def _faults(rows: dict[str, list[tuple[Any, ...]]]) -> Iterable[Metric]:
+        config = CounterMetricFamily(
+            PREFIX + "notification_config_faults",
+            "Attempts refused through our own configuration (401/403, redirects, no STARTTLS)",
+            labels=["channel"])
+        ambiguous = CounterMetricFamily(
+            PREFIX + "notification_ambiguous",
+            "Sends that went out with no answer (accepted but unanswered)", labels=["channel"])
+        faulty = GaugeMetricFamily(
+            PREFIX + "outbox_config_fault_messages",
+            "Messages waiting whose last attempt was our configuration's fault: fix it now",
+            labels=["channel"])
+        by_channel = {c: (0, 0) for c in CHANNELS}
+        by_channel.update({c: (f, a) for c, f, a in rows["faults"]})
+        waiting = dict.fromkeys(CHANNELS, 0) | {c: n for c, n in rows["faulty"]}
+        for channel in CHANNELS:
+            config.add_metric([channel], by_channel[channel][0])
+            ambiguous.add_metric([channel], by_channel[channel][1])
+            faulty.add_metric([channel], waiting[channel])
+        yield from (config, ambiguous, faulty)
+        nobody, forward, failed = rows["escalation"][0]
+        yield CounterMetricFamily(PREFIX + "escalations_nobody_reached",
+                                  "Incidents whose last tier could not be reached", value=nobody)
+        yield CounterMetricFamily(PREFIX + "escalations_brought_forward",
+                                  "Tiers paged early because nobody in the previous one could be"
+                                  " reached", value=forward)
+        yield CounterMetricFamily(PREFIX + "escalation_step_failures",
+                                  "Escalation steps that failed and were backed off", value=failed)
+
+    @staticmethod
+    def _roster(status: roster.RosterStatus) -> Iterable[Metric]:
+        age = GaugeMetricFamily(PREFIX + "vendor_roster_age_seconds",
+                                "Age of today's vendor roster snapshot (absent: never taken)")
+        if status.age_seconds is not None:
+            age.add_metric([], status.age_seconds)
+        yield age
+        yield GaugeMetricFamily(PREFIX + "vendor_roster_vendors",
+                                "Vendors in today's roster snapshot", value=status.vendor_count)
 
 
-def render_metrics() -> bytes:
+def render_metrics(database: ReceiverDB) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ReceiverCollector())
+    registry.register(ReceiverCollector(database))
     return generate_latest(registry)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -24,6 +25,22 @@ def available() -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text()))
     return sorted(found)
+
+
+def pending_in(conn: psycopg.Connection[Any]) -> list[str]:
+    """Names of migrations not applied yet (raises ``UndefinedTable`` on a blank database)."""
+    done = {row[0] for row in conn.execute("SELECT version FROM receiver_schema_migrations")}
+    return [name for version, name, _ddl in available() if version not in done]
+
+
+def pending(dsn: str) -> list[str]:
+    """Migrations not applied to ``dsn`` (all of them on a blank database)."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10,
+                         application_name="dbhealth-receiver-migrate") as conn:
+        try:
+            return pending_in(conn)
+        except psycopg.errors.UndefinedTable:
+            return [name for _version, name, _ddl in available()]
 
 
 def migrate(dsn: str, progress: Callable[[str], None] = print) -> list[str]:

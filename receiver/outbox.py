@@ -1,9 +1,12 @@
-"""The durable outbox: enqueue messages inside the caller's transaction, claim them in the worker.
+"""The durable outbox: enqueue inside the caller's transaction; claim, then record, in the worker.
 
-Rows are unique on ``dedup_key``, so enqueueing the same step twice (HA duplicates,
-retries, two schedulers) is a no-op. The worker claims one row at a time with
-``FOR UPDATE SKIP LOCKED`` and keeps the row lock while sending: if the worker
-dies mid-send, the lock goes with its session and the row is simply pending again.
+Rows are unique on ``dedup_key``, so enqueueing the same step twice (HA twins,
+retries, two schedulers) is a no-op. A sender *claims* a row in a short
+transaction of its own (``status='sending'``, attempt counted, lease set) and
+commits before any network call; the outcome is written afterwards in another
+one. No row lock is held across a send, so a slow provider blocks nothing else,
+and a sender that dies leaves a lease that runs out: the next claim knows the
+outcome is unknown (``delivery.before_send``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .db import Connection
+from .delivery import Claim
+
+LEASE_GRACE_SECONDS = 5.0  # on top of the send deadline before a claim counts as lost
+PRIORITY = {"emergency": 0, "critical": 10, "warning": 20, "info": 30}
+RESOLVED_PRIORITY = 40
+VENDOR_PRIORITY = 100  # after every message to our own people
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,7 @@ class Message:
     subject: str | None
     body: str
     priority: int = 0
+    max_age_seconds: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -35,58 +45,115 @@ class Claimed:
     kind: str
     tier: int
     channel: str
+    recipient_key: str
     recipient: str
     subject: str | None
     body: str
-    attempts: int
-    created_at: datetime
+    claim: Claim
+    config_fault: bool = False  # the previous attempt failed through our own configuration
 
 
 def enqueue(conn: Connection, message: Message) -> bool:
     """Insert ``message`` unless its dedup key exists; True when it was new."""
     cur = conn.execute(
         "INSERT INTO receiver_outbox (dedup_key, incident_id, kind, tier, channel, recipient_key,"
-        " recipient, subject, body, priority) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+        " recipient, subject, body, priority, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, now() + make_interval(secs => %s)) ON CONFLICT (dedup_key) DO NOTHING"
+        " RETURNING id",
         (message.dedup_key, message.incident_id, message.kind, message.tier, message.channel,
          message.recipient_key, message.recipient, message.subject, message.body,
-         message.priority),
+         message.priority, message.max_age_seconds),
     )
-    return cur.fetchone() is not None
+    if cur.fetchone() is None:
+        return False
+    # Wakes the worker's sender for this channel as soon as the transaction commits.
+    conn.execute("SELECT pg_notify('receiver_outbox', %s)", (message.channel,))
+    return True
 
 
-def claim_next(conn: Connection) -> Claimed | None:
-    """Lock the most urgent due message (pages before vendor texts), skipping ones others hold."""
+def next_candidate(conn: Connection, channel: str) -> tuple[Claimed, datetime] | None:
+    """Lock the most urgent due row of ``channel`` (or one whose claimer went silent).
+
+    Returns it with the database's clock, which every decision about it uses.
+    """
     row = conn.execute(
-        "SELECT id, incident_id, kind, tier, channel, recipient, subject, body, attempts,"
-        " created_at FROM receiver_outbox WHERE status = 'pending' AND next_attempt_at <= now()"
-        " ORDER BY priority, next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-    ).fetchone()
-    return Claimed(*row) if row else None
+        "SELECT id, incident_id, kind, tier, channel, recipient_key, recipient, subject, body,"
+        " attempts, blind_retries, expires_at, status = 'sending', config_fault, now()"
+        " FROM receiver_outbox"
+        " WHERE channel = %s AND ((status = 'pending' AND next_attempt_at <= now())"
+        " OR (status = 'sending' AND lease_until < now()))"
+        " ORDER BY priority, next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        (channel,)).fetchone()
+    if row is None:
+        return None
+    (message_id, incident_id, kind, tier, channel_, key, recipient, subject, body, attempts,
+     blind, expires_at, lease_expired, fault, now) = row
+    return Claimed(message_id, incident_id, kind, tier, channel_, key, recipient, subject, body,
+                   Claim(attempts + 1, blind, expires_at, lease_expired), fault), now
+
+
+def recent_sends(conn: Connection, recipient_key: str, channel: str,
+                 window_seconds: float) -> list[datetime]:
+    rows = conn.execute(
+        "SELECT sent_at FROM receiver_outbox WHERE recipient_key = %s AND channel = %s"
+        " AND status = 'sent' AND sent_at > now() - make_interval(secs => %s)",
+        (recipient_key, channel, window_seconds)).fetchall()
+    return [r[0] for r in rows]
+
+
+def claim(conn: Connection, message_id: int, lease_seconds: float, *, blind: bool) -> None:
+    """Count the attempt and lease the row; committed by the caller before the send."""
+    conn.execute(
+        "UPDATE receiver_outbox SET status = 'sending', attempts = attempts + 1,"
+        " blind_retries = blind_retries + %s, lease_until = now() + make_interval(secs => %s)"
+        " WHERE id = %s", (1 if blind else 0, lease_seconds + LEASE_GRACE_SECONDS, message_id))
+
+
+def postpone(conn: Connection, message_id: int, until: datetime) -> None:
+    conn.execute("UPDATE receiver_outbox SET next_attempt_at = %s WHERE id = %s",
+                 (until, message_id))
 
 
 def mark_sent(conn: Connection, message_id: int, provider_id: str | None) -> None:
+    # Unfenced: a late "delivered" is the truth even if the lease ran out meanwhile.
     conn.execute(
-        "UPDATE receiver_outbox SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
-        " provider_id = %s, last_error = NULL WHERE id = %s", (provider_id, message_id))
+        "UPDATE receiver_outbox SET status = 'sent', sent_at = now(), provider_id = %s,"
+        " last_error = NULL, lease_until = NULL WHERE id = %s AND status IN ('sending', 'pending')",
+        (provider_id, message_id))
 
 
-def mark_retry(conn: Connection, message_id: int, error: str, delay_seconds: float) -> None:
-    conn.execute(
-        "UPDATE receiver_outbox SET attempts = attempts + 1, last_error = %s,"
-        " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-        (error, delay_seconds, message_id))
+# After a send the row is no longer locked: ``fence`` (the attempts count of our claim)
+# keeps a sender whose lease ran out from overwriting the claim of the one after it.
+_FENCE = " AND (%(fence)s::int IS NULL OR (status = 'sending' AND attempts = %(fence)s::int))"
 
 
-def mark_dead(conn: Connection, message_id: int, error: str, *, count_attempt: bool = True) -> None:
-    conn.execute(
-        "UPDATE receiver_outbox SET status = 'dead', last_error = %s,"
-        " attempts = attempts + %s WHERE id = %s", (error, 1 if count_attempt else 0, message_id))
+def mark_retry(conn: Connection, message_id: int, error: str, at: datetime, *,
+               config_fault: bool, blind: bool, fence: int | None) -> bool:
+    """Back to pending at ``at`` (``blind``: that re-send follows an unknown outcome).
+
+    False when another claimer owns the row now.
+    """
+    cur = conn.execute(
+        "UPDATE receiver_outbox SET status = 'pending', last_error = %(error)s,"
+        " next_attempt_at = %(at)s, lease_until = NULL, config_fault = %(fault)s,"
+        " blind_retries = blind_retries + %(blind)s WHERE id = %(id)s" + _FENCE,
+        {"error": error, "at": at, "fault": config_fault, "blind": 1 if blind else 0,
+         "id": message_id, "fence": fence})
+    return cur.rowcount == 1
+
+
+def mark_dead(conn: Connection, message_id: int, error: str, *, config_fault: bool,
+              fence: int | None) -> bool:
+    cur = conn.execute(
+        "UPDATE receiver_outbox SET status = 'dead', last_error = %(error)s, lease_until = NULL,"
+        " config_fault = %(fault)s WHERE id = %(id)s" + _FENCE,
+        {"error": error, "fault": config_fault, "id": message_id, "fence": fence})
+    return cur.rowcount == 1
 
 
 def record_attempt(conn: Connection, message_id: int, channel: str, masked: str,
-                   outcome: str, error: str | None) -> None:
+                   outcome: str, error: str | None, *, config_fault: bool = False) -> None:
     conn.execute(
-        "INSERT INTO receiver_notification_attempts"
-        " (outbox_id, channel, recipient_masked, outcome, error) VALUES (%s, %s, %s, %s, %s)",
-        (message_id, channel, masked, outcome, error))
+        "INSERT INTO receiver_notification_attempts (outbox_id, channel, recipient_masked,"
+        " outcome, error, config_fault) VALUES (%s, %s, %s, %s, %s, %s)",
+        (message_id, channel, masked, outcome, error, config_fault))

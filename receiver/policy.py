@@ -85,14 +85,38 @@ class PeakHours(_Model):
 
 
 class Delivery(_Model):
-    max_attempts: int = Field(default=8, ge=1, le=100)
+    """Retry until ``max_age_seconds`` (then the next tier); no attempt cap that gives up sooner."""
+
     retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
     retry_max_seconds: float = Field(default=300.0, gt=0, le=86400)
     max_age_seconds: float = Field(default=900.0, gt=0, le=7 * 86400)
-    send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    send_timeout_seconds: float = Field(default=10.0, gt=0, le=120,
+                                        description="total deadline of one send, end to end")
+    senders_per_channel: int = Field(default=2, ge=1, le=16)
+    recipient_rate_limit: int = Field(default=10, ge=0, le=1000,
+                                      description="messages per person and channel per window; 0 = off")
+    recipient_rate_window_seconds: float = Field(default=900.0, gt=0, le=86400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: object) -> object:
+        if isinstance(data, dict) and "max_attempts" in data:
+            raise ValueError("max_attempts was removed: messages are retried until "
+                             "max_age_seconds, then the next tier is paged")
+        return data
 
 
 class Vendors(_Model):
+    """Who is told on a wedding day, and how the roster of today's vendors is kept.
+
+    ``roster_refresh_seconds``: how often the worker snapshots today's and tomorrow's
+    vendors into the receiver's own database (``receiver.roster``), so that a
+    monitored-database outage, the worst incident, still reaches the vendors.
+    ``query`` is checked when the policy loads (one SELECT naming ``vendor_id``,
+    ``phone``, ``email``, optionally ``business_name``, ``ceremony_time``), because a
+    bad query would otherwise only fail on a wedding day.
+    """
+
     enabled: bool = True
     channels: list[Literal["sms", "email"]] = Field(
         default_factory=lambda: list(_VENDOR_CHANNELS))
@@ -100,6 +124,15 @@ class Vendors(_Model):
     query: str = DEFAULT_VENDOR_QUERY
     query_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     max_vendors: int = Field(default=500, ge=1, le=100_000)
+    roster_refresh_seconds: float = Field(default=900.0, ge=60, le=86400)
+
+    @field_validator("query")
+    @classmethod
+    def _vendor_query(cls, value: str) -> str:
+        from .vendors import check_vendor_query  # vendors imports this module
+
+        check_vendor_query(value)
+        return value
 
 
 def _default_levels() -> dict[Level, LevelRule]:

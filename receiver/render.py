@@ -8,6 +8,7 @@ hosts or labels.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,12 +17,14 @@ from jinja2.sandbox import SandboxedEnvironment
 
 DEFAULTS: dict[str, str] = {
     "page_sms": (
-        "[{{ level|upper }}]{% if wedding_day %} WEDDING DAY{% endif %} {{ alertname }}: "
+        "[{{ level|upper }}]{% if wedding_day %} WEDDING DAY{% endif %} "
+        "{% if alert_count > 1 %}{{ alert_count }} alerts, worst: {% endif %}{{ alertname }}: "
         "{{ summary|truncate(80) }} (incident {{ incident_id }}, tier {{ tier }}). "
         "Ack: POST /api/v1/incidents/{{ incident_id }}/ack"
     ),
     "page_email_subject": (
-        "[{{ level|upper }}]{% if wedding_day %}[WEDDING DAY]{% endif %} {{ alertname }} "
+        "[{{ level|upper }}]{% if wedding_day %}[WEDDING DAY]{% endif %} {{ alertname }}"
+        "{% if alert_count > 1 %} and {{ alert_count - 1 }} more{% endif %} "
         "(incident {{ incident_id }})"
     ),
     "page_email_body": (
@@ -29,7 +32,10 @@ DEFAULTS: dict[str, str] = {
         "tier {{ tier }}: {{ tier_name }}).\n\n{{ summary }}\n\n{{ description }}\n\n"
         "Started: {{ starts_at }}\n"
         "{% if runbook_url %}Runbook: {{ runbook_url }}\n{% endif %}"
-        "Acknowledge to stop escalation: POST /api/v1/incidents/{{ incident_id }}/ack\n"
+        "{% if alert_count > 1 %}\nAll {{ alert_count }} alerts in this incident:\n"
+        "{% for a in alerts %}- [{{ a.severity }}] {{ a.alertname }}: {{ a.summary }}\n"
+        "{% endfor %}{% if more %}- … and {{ more }} more\n{% endif %}{% endif %}"
+        "\nAcknowledge to stop escalation: POST /api/v1/incidents/{{ incident_id }}/ack\n"
     ),
     "resolved_sms": "[RESOLVED] {{ alertname }} (incident {{ incident_id }}) has recovered.",
     "resolved_email_subject": "[RESOLVED] {{ alertname }} (incident {{ incident_id }})",
@@ -42,6 +48,15 @@ DEFAULTS: dict[str, str] = {
         "{{ customer_message }} Your {{ ceremony_time }} wedding can go ahead as planned: "
         "please work from your own copies of timings and contacts. We will text when it is fixed."
     ),
+    "vendor_resolved_sms": (
+        "WedSync: the technical problems we told you about earlier are fixed and the platform "
+        "is working normally again. Thank you for your patience."
+    ),
+    "vendor_resolved_email_subject": "WedSync is working normally again",
+    "vendor_resolved_email_body": (
+        "Hello,\n\nThe technical problems we told you about earlier today are fixed and "
+        "WedSync is working normally again. Thank you for your patience.\n\nThe WedSync team\n"
+    ),
     "vendor_email_subject": "WedSync service disruption today",
     "vendor_email_body": (
         "Hello {{ vendor_name }},\n\n"
@@ -53,6 +68,7 @@ DEFAULTS: dict[str, str] = {
     ),
 }
 TEMPLATE_NAMES = tuple(DEFAULTS)
+log = logging.getLogger(__name__)
 GENERIC_CUSTOMER_MESSAGE = "Our engineers are already working on it."
 
 
@@ -63,7 +79,8 @@ class Templates:
         self._env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
         problems = []
         self._compiled = {}
-        for name, source in {**DEFAULTS, **overrides}.items():
+        self._defaults = {name: self._env.from_string(source) for name, source in DEFAULTS.items()}
+        for name, source in overrides.items():
             try:
                 self._compiled[name] = self._env.from_string(source)
             except TemplateSyntaxError as exc:
@@ -72,4 +89,17 @@ class Templates:
             raise ValueError("; ".join(problems))
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
-        return self._compiled[name].render(**context).strip()
+        """Render ``name``; an override that fails at render time falls back to the default.
+
+        A page must not be lost to a template that divides by zero or trips the
+        sandbox: the failure is logged (template name and error type only) and the
+        packaged text is sent instead.
+        """
+        override = self._compiled.get(name)
+        if override is not None:
+            try:
+                return override.render(**context).strip()
+            except Exception as exc:  # any error inside a user template
+                log.error("template %s failed (%s); the default text is used", name,
+                          type(exc).__name__)
+        return self._defaults[name].render(**context).strip()

@@ -42,7 +42,9 @@ class Settings(BaseModel):
     auth_token: SecretStr | None = None
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
-    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # Room for Alertmanager's biggest group (max_alerts: 1000 in rules/alertmanager.yml).
+    max_body_bytes: int = Field(default=8 * 1_048_576, ge=1024, le=64 * 1_048_576)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # total body-read deadline
     pool_size: int = Field(default=4, ge=1, le=50)
     database_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     smtp_url: str | None = None
@@ -55,6 +57,17 @@ class Settings(BaseModel):
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     policy: Policy
+
+    @field_validator("auth_token", "basic_auth_user", "basic_auth_password", "sms_auth_token",
+                     "sms_account_sid", mode="before")
+    @classmethod
+    def _no_empty_secret(cls, value: object) -> object:
+        # Fail closed: RECEIVER_AUTH_TOKEN= must not mean "no authentication".
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (unset it instead, or give a real value)")
+        if isinstance(value, str) and value != value.strip():
+            raise ValueError("must not start or end with whitespace")
+        return value
 
     @field_validator("database_url")
     @classmethod

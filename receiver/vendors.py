@@ -4,25 +4,44 @@ The query is policy SQL (defaults match the demo schema) run read-only with a
 timeout against ``RECEIVER_VENDOR_DATABASE_URL`` (default: the receiver's own
 database). Each vendor is rate-limited (``vendors.rate_limit_seconds``) with an
 atomic upsert, so concurrent incidents cannot both text the same vendor.
+
+The query is checked twice because a mistake in it is only found on a wedding
+day otherwise: statically when the policy loads (``check_vendor_query``: one
+SELECT naming its columns), and live by ``check-config``
+(``describe_vendor_query``). Rows are checked one by one, so one vendor with a
+malformed phone number costs that vendor, not every vendor's message.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Any
 
 import psycopg
+from pglast import ast, parse_sql
+from pglast.parser import ParseError
 from psycopg.rows import dict_row
 
 from .db import Connection
-from .escalation import page_key
 from .outbox import Message, enqueue
-from .policy import Policy
+from .policy import _E164, _EMAIL, Policy
 from .render import GENERIC_CUSTOMER_MESSAGE, Templates
 from .webhook import Alert
 
+log = logging.getLogger(__name__)
+
 VENDOR_PRIORITY = 100  # after every page to our own people
+REQUIRED_COLUMNS = ("vendor_id", "phone", "email")
+OPTIONAL_COLUMNS = ("business_name", "ceremony_time")
+# psycopg's placeholder syntax: %(name)s / %s (also b, t) and %% for a literal percent.
+_PLACEHOLDER = re.compile(r"%(?:\(([^)]*)\))?(.?)", re.DOTALL)
+_WRITES = {"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"}
+_TIME_OIDS = {1083, 1266}  # time, timetz
 
 
 @dataclass(frozen=True)
@@ -34,19 +53,204 @@ class Vendor:
     ceremony_time: time | None
 
 
+@dataclass(frozen=True)
+class VendorRows:
+    """One date's usable vendors (query order) and how many rows were skipped as unusable."""
+
+    vendors: list[Vendor]
+    skipped: int
+
+
+def _parseable(query: str) -> str:
+    """The query as PostgreSQL will see it once psycopg has bound ``%(local_date)s`` to $1.
+
+    psycopg rejects any other placeholder and a lone ``%`` (even inside a string literal)
+    at run time, so those are refused here rather than on the first wedding day.
+    """
+    def replace(match: re.Match[str]) -> str:
+        name, kind = match.group(1), match.group(2)
+        if name is None and kind == "%":
+            return "%"
+        if name == "local_date" and kind in ("s", "b", "t"):
+            return "$1"
+        if name is not None:
+            raise ValueError(f"unknown placeholder %({name}){kind}: only %(local_date)s is available")
+        if kind in ("s", "b", "t"):
+            raise ValueError(f"positional placeholder %{kind}: use %(local_date)s")
+        raise ValueError("write a literal % as %% (psycopg reads % as a placeholder), and the "
+                         "date as %(local_date)s")
+    return _PLACEHOLDER.sub(replace, query)
+
+
+def _node_names(node: Any) -> Iterator[str]:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(item)
+        elif isinstance(item, ast.Node):
+            yield type(item).__name__
+            stack.extend(getattr(item, member) for member in item)
+
+
+def _output_name(index: int, target: Any) -> str:
+    if target.name:
+        return str(target.name)
+    value = target.val
+    last = (value.fields or (None,))[-1] if isinstance(value, ast.ColumnRef) else None
+    if isinstance(last, ast.A_Star):
+        raise ValueError("SELECT * is not allowed: name the columns "
+                         f"({', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)})")
+    if isinstance(last, ast.String):
+        return str(last.sval)
+    raise ValueError(f"output column {index + 1} is an expression without a name: add AS <name>")
+
+
+def column_problem(names: Sequence[str]) -> str | None:
+    """What is wrong with a vendor query's output column names, or None."""
+    duplicates = sorted({n for n in names if list(names).count(n) > 1})
+    missing = [n for n in REQUIRED_COLUMNS if n not in names]
+    unknown = [n for n in names if n not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if duplicates:
+        return f"duplicate output column(s) {', '.join(duplicates)}"
+    if missing:
+        return f"must return column(s) {', '.join(missing)} (it returns {', '.join(names)})"
+    if unknown:
+        return (f"unknown output column(s) {', '.join(unknown)}; allowed: "
+                f"{', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}")
+    return None
+
+
+def check_vendor_query(query: str) -> tuple[str, ...]:
+    """Check policy vendor SQL without a database; returns its output column names.
+
+    Raises ``ValueError`` (the message follows ``vendors.query:``) unless the query is
+    exactly one read-only SELECT whose columns are all named: a missing ``vendor_id``
+    would otherwise fail on every worker pass, and only on a wedding day.
+    """
+    try:
+        statements = parse_sql(_parseable(query))
+    except ParseError as exc:
+        raise ValueError(f"is not valid SQL: {exc}") from None
+    if len(statements) != 1:
+        raise ValueError(f"must be exactly one statement (found {len(statements)})")
+    select = statements[0].stmt
+    if not isinstance(select, ast.SelectStmt):
+        raise ValueError(f"must be a SELECT (found {type(select).__name__})")
+    if _WRITES & set(_node_names(select)):
+        raise ValueError("must not modify data")
+    if select.intoClause is not None or select.lockingClause:
+        raise ValueError("must be a plain SELECT (no INTO, no FOR UPDATE/SHARE)")
+    while select.larg is not None:  # UNION / INTERSECT / EXCEPT: names come from the left
+        select = select.larg
+    if not select.targetList:
+        raise ValueError("must name its columns with SELECT … AS (VALUES has no column names)")
+    names = tuple(_output_name(i, target) for i, target in enumerate(select.targetList))
+    problem = column_problem(names)
+    if problem:
+        raise ValueError(problem)
+    return names
+
+
+def _connect(dsn: str, policy: Policy, **kwargs: Any) -> psycopg.Connection[Any]:
+    timeout = policy.vendors.query_timeout_seconds
+    return psycopg.connect(dsn, connect_timeout=max(1, round(timeout)),
+                           application_name="dbhealth-receiver-vendors",
+                           options=f"-c statement_timeout={int(timeout * 1000)} "
+                                   "-c default_transaction_read_only=on", **kwargs)
+
+
+def describe_vendor_query(vendor_dsn: str, policy: Policy) -> list[str]:
+    """Live check for ``check-config``: the query's real columns on the vendor database.
+
+    The query is opened as a server-side cursor (planned, never fetched) in a read-only
+    transaction, so it costs a plan, not a run. Problems name ``vendors.query``; errors
+    carry only their class (and SQLSTATE), never a message that could quote data.
+    """
+    try:
+        check_vendor_query(policy.vendors.query)
+    except ValueError as exc:
+        return [f"vendors.query: {exc}"]
+    local_date = datetime.now(policy.zone).date()
+    try:
+        conn = _connect(vendor_dsn, policy)
+    except psycopg.Error as exc:
+        return [f"vendors.query: could not be checked: {type(exc).__name__}"]
+    try:
+        with conn, conn.cursor(name="dbhealth_vendor_check") as cursor:
+            cursor.execute(policy.vendors.query, {"local_date": local_date})
+            columns = [(c.name, c.type_code) for c in cursor.description or []]
+    except psycopg.OperationalError as exc:
+        return [f"vendors.query: could not be checked: {type(exc).__name__}"]
+    except psycopg.Error as exc:
+        state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+        return [f"vendors.query: the vendor database refused it: {type(exc).__name__}{state}"]
+    problems = []
+    problem = column_problem([name for name, _ in columns])
+    if problem:
+        problems.append(f"vendors.query: {problem}")
+    if any(name == "ceremony_time" and oid not in _TIME_OIDS for name, oid in columns):
+        problems.append("vendors.query: ceremony_time must be of type time")
+    return problems
+
+
+def _address(value: Any, pattern: re.Pattern[str]) -> tuple[str | None, bool]:
+    """(address or None, valid): an empty value is no address, not a bad one."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None, True
+    return (text, True) if pattern.match(text) else (None, False)
+
+
+def _vendor(row: dict[str, Any]) -> Vendor | str:
+    """The row as a Vendor, or the reason it cannot be one (a word, never the row's data)."""
+    vendor_id = row.get("vendor_id")
+    if vendor_id is None or str(vendor_id) == "":
+        return "no vendor_id"
+    phone, phone_ok = _address(row.get("phone"), _E164)
+    email, email_ok = _address(row.get("email"), _EMAIL)
+    if not phone_ok:
+        return "phone not E.164"
+    if not email_ok:
+        return "bad email"
+    if phone is None and email is None:
+        return "no phone or email"
+    ceremony = row.get("ceremony_time")
+    return Vendor(str(vendor_id), str(row.get("business_name") or ""), phone, email,
+                  ceremony if isinstance(ceremony, time) else None)
+
+
+def read_vendors(dsn: str, policy: Policy, dates: Sequence[date]) -> dict[date, VendorRows]:
+    """Run the policy's vendor query once per date on one connection.
+
+    Raises ``psycopg.Error`` when the source is unavailable. Unusable rows are skipped
+    and counted (logged as counts per reason: no phone number or email reaches a log).
+    """
+    found: dict[date, VendorRows] = {}
+    with _connect(dsn, policy, autocommit=True, row_factory=dict_row) as conn:
+        for local_date in dates:
+            rows: list[dict[str, Any]] = conn.execute(
+                policy.vendors.query, {"local_date": local_date}
+            ).fetchmany(policy.vendors.max_vendors)
+            vendors: list[Vendor] = []
+            reasons: Counter[str] = Counter()
+            for row in rows:
+                vendor = _vendor(row)
+                if isinstance(vendor, Vendor):
+                    vendors.append(vendor)
+                else:
+                    reasons[vendor] += 1
+            if reasons:
+                log.warning("vendor query for %s: %d row(s) skipped (%s)", local_date,
+                            reasons.total(),
+                            ", ".join(f"{n} {why}" for why, n in sorted(reasons.items())))
+            found[local_date] = VendorRows(vendors, reasons.total())
+    return found
+
+
 def fetch_vendors(dsn: str, policy: Policy, local_date: date) -> list[Vendor]:
     """Run the policy's vendor query; raises ``psycopg.Error`` when the source is unavailable."""
-    settings = policy.vendors
-    timeout_ms = int(settings.query_timeout_seconds * 1000)
-    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row,
-                         connect_timeout=max(1, int(settings.query_timeout_seconds)),
-                         application_name="dbhealth-receiver-vendors",
-                         options=f"-c statement_timeout={timeout_ms} "
-                                 "-c default_transaction_read_only=on") as conn:
-        rows: list[dict[str, Any]] = conn.execute(
-            settings.query, {"local_date": local_date}).fetchmany(settings.max_vendors)
-    return [Vendor(str(r["vendor_id"]), str(r.get("business_name") or ""), r.get("phone"),
-                   r.get("email"), r.get("ceremony_time")) for r in rows]
+    return read_vendors(dsn, policy, [local_date])[local_date].vendors
 
 
 def _claim_rate_limit(conn: Connection, vendor_key: str, window_seconds: float) -> bool:
@@ -80,7 +284,7 @@ def enqueue_vendor_messages(conn: Connection, templates: Templates, policy: Poli
                 else None
             body = templates.render("vendor_email_body" if channel == "email" else "vendor_sms",
                                     context)
-            enqueue(conn, Message(page_key(incident_id, "vendor", 0, key, channel), incident_id,
+            enqueue(conn, Message(f"{incident_id}:vendor:0:{key}:{channel}", incident_id,
                                   "vendor", 0, channel, key, address, subject, body,
                                   VENDOR_PRIORITY + rank))
         notified += 1

@@ -111,7 +111,10 @@ def parse_timestamp(text: str, where: str) -> datetime | None:
         raise InvalidPayload(f"{where}: {text[:40]!r} is not a valid date/time") from None
     if parsed.year <= 1:
         return None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+        raise InvalidPayload(f"{where}: {text[:40]!r} is out of range") from None
 
 
 def _too_deep(value: Any) -> bool:

@@ -13,12 +13,11 @@ from datetime import UTC, datetime
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from .. import db
-from ..app import state
 from ..auth import check_authorization
 from ..errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from ..incidents import acknowledge
 from ..ingest import record_webhook
+from ..state import state
 from ..webhook import decode_json, parse_webhook
 
 alerts = Blueprint("alerts", __name__, url_prefix="/api/v1")
@@ -35,19 +34,19 @@ def _json_body(limit: int) -> bytes:
 
 @alerts.post("/alerts")
 def receive_alerts() -> ResponseReturnValue:
-    settings = state().settings
-    check_authorization(request.headers.get("Authorization"), settings)
-    hook = parse_webhook(_json_body(settings.max_body_bytes))
-    with db.transaction() as conn:
-        result = record_webhook(conn, hook, settings.policy, state().templates,
-                                datetime.now(UTC))
+    receiver = state()
+    check_authorization(request.headers.get("Authorization"), receiver.settings)
+    hook = parse_webhook(_json_body(receiver.settings.max_body_bytes))
+    with receiver.db.transaction() as conn:
+        result = record_webhook(conn, hook, receiver.escalation, datetime.now(UTC))
     return jsonify(status="recorded", inbox_id=result.inbox_id, new_alerts=result.new_alerts,
                    duplicate_alerts=result.duplicate_alerts, incidents=result.incidents)
 
 
 @alerts.post("/incidents/<int:incident_id>/ack")
 def ack_incident(incident_id: int) -> ResponseReturnValue:
-    settings = state().settings
+    receiver = state()
+    settings = receiver.settings
     who = check_authorization(request.headers.get("Authorization"), settings)
     by = who
     if request.content_length:
@@ -58,8 +57,8 @@ def ack_incident(incident_id: int) -> ResponseReturnValue:
         by = re.sub(r"[^\w .@+-]", "", str(body.get("by") or who))[:100] or who
     outcome = None
     if incident_id <= MAX_BIGINT:  # a larger id cannot exist, and would not fit the column
-        with db.transaction() as conn:
-            outcome = acknowledge(conn, incident_id, by)
+        with receiver.db.transaction() as conn:
+            outcome = acknowledge(conn, receiver.escalation, incident_id, by)
     if outcome is None:
         raise NotFound(f"no incident {incident_id}")
     return jsonify(outcome)

@@ -10,8 +10,10 @@ from flask import Blueprint, Response, jsonify
 from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import db
+from ..errors import SchemaNotReady
 from ..metrics import render_metrics
+from ..migrate import pending_in
+from ..state import state
 
 ops = Blueprint("ops", __name__)
 _OPENAPI: dict[str, Any] = json.loads(
@@ -26,14 +28,18 @@ def healthz() -> ResponseReturnValue:
 
 @ops.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    with db.transaction() as conn:  # DatabaseUnavailable → 503 JSON
-        conn.execute("SELECT 1")
-    return jsonify(status="ready", database="ok")
+    """Ready: the database answers and every migration is applied (else 503 JSON)."""
+    with state().db.transaction() as conn:  # DatabaseUnavailable → 503 JSON
+        missing = pending_in(conn)
+    if missing:
+        raise SchemaNotReady("receiver schema is not migrated (run: dbhealth-receiver migrate)",
+                             details=[f"pending migration {name}" for name in missing])
+    return jsonify(status="ready", database="ok", schema="current")
 
 
 @ops.get("/metrics")
 def metrics() -> ResponseReturnValue:
-    return Response(render_metrics(), content_type=CONTENT_TYPE_LATEST)
+    return Response(render_metrics(state().db), content_type=CONTENT_TYPE_LATEST)
 
 
 @ops.get("/api/v1/openapi.json")

@@ -8,17 +8,23 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
-from receiver import db
 from receiver.app import create_app
 from receiver.migrate import migrate
 from receiver.settings import Settings, load_settings
+from receiver.state import EXTENSION
 
 from ..support.postgres import PostgresServer
 from ..support.receiver_stack import make_policy, receiver_env, write_policy
 
 _counter = itertools.count()
+
+
+def close_app(app: Flask) -> None:
+    """Close the app's database pool (each test's app has its own)."""
+    app.extensions[EXTENSION].db.close()
 
 
 @pytest.fixture
@@ -42,7 +48,7 @@ def settings(receiver_dsn: str, policy_path: str) -> Settings:
 def client(settings: Settings) -> Iterator[FlaskClient]:
     app = create_app(settings)
     yield app.test_client()
-    db.close_pool()
+    close_app(app)
 
 
 @pytest.fixture

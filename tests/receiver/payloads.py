@@ -32,8 +32,10 @@ FIRING: dict[str, Any] = {
 
 
 def firing(fingerprint: str = "a1b2c3d4e5f60718", **labels: str) -> dict[str, Any]:
+    """One alert in a group of its own (as with ``group_by`` naming the instance)."""
     payload = copy.deepcopy(FIRING)
     payload["alerts"][0]["fingerprint"] = fingerprint
+    payload["groupKey"] = '{}:{alertname="PostgresReplicationLagHigh", fp="' + fingerprint + '"}'
     payload["alerts"][0]["labels"].update(labels)
     return payload
 

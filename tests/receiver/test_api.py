@@ -8,12 +8,12 @@ import json
 import psycopg
 from flask.testing import FlaskClient
 
-from receiver import db
 from receiver.app import create_app
 from receiver.settings import Settings
 
 from ..support.ports import free_port
 from ..support.receiver_stack import TOKEN, make_policy, receiver_env
+from .conftest import close_app
 from .payloads import body, firing, resolved
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -65,12 +65,21 @@ def test_replayed_webhook_and_ha_twin_page_nobody_twice(client: FlaskClient, sql
     assert "dbhealth_receiver_webhooks_received_total 3.0" in metrics
 
 
-def test_refire_with_new_starts_at_is_a_new_incident(client: FlaskClient) -> None:
-    post(client, body(firing()))
+def test_refire_joins_a_live_incident_and_opens_a_new_one_after_resolution(
+        client: FlaskClient, sql: Conn) -> None:
+    first = post(client, body(firing())).json
     refire = firing()
     refire["alerts"][0]["startsAt"] = "2026-06-06T14:00:00Z"
-    response = post(client, body(refire))
-    assert response.json is not None and response.json["incidents"] == [2]
+    joined = post(client, body(refire)).json  # same group, still firing: same incident
+    assert first is not None and joined is not None
+    assert joined["new_alerts"] == 1 and joined["incidents"] == first["incidents"] == [1]
+    assert sql.execute("SELECT count(*) FROM receiver_outbox").fetchone() == (2,)
+    post(client, body(resolved(firing())))
+    post(client, body(resolved(refire)))  # the whole group resolved: the incident is over
+    later = firing()
+    later["alerts"][0]["startsAt"] = "2026-06-06T16:00:00Z"
+    again = post(client, body(later)).json
+    assert again is not None and again["incidents"] == [2]
 
 
 def test_repeat_of_firing_alert_pages_a_due_tier_once_and_never_early(
@@ -119,7 +128,7 @@ def test_status_codes_for_bad_requests(client: FlaskClient) -> None:
         (body(bad_time), BEARER, "application/json", 422),
         (body(nul), BEARER, "application/json", 422),
         (body([1, 2]), BEARER, "application/json", 422),
-        (b" " * 2_000_000, BEARER, "application/json", 413),
+        (b" " * (8 * 1_048_576 + 1), BEARER, "application/json", 413),
         (good, {"Authorization": f"Basic {basic}"}, "application/json", 200),
     ]
     for data, headers, content_type, expected in cases:
@@ -188,7 +197,7 @@ def test_database_unavailable_answers_503_json(policy_path: str) -> None:
         assert client.get("/healthz").status_code == 200
         assert "dbhealth_receiver_database_up 0.0" in client.get("/metrics").get_data(True)
     finally:
-        db.close_pool()
+        close_app(client.application)
 
 
 def test_openapi_document_lists_the_api(client: FlaskClient) -> None:

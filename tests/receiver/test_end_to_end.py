@@ -132,6 +132,10 @@ def test_wedding_day_alert_pages_tier1_at_once_tier2_after_delay_and_ack_stops_i
     [tier2] = wait_until(lambda: stack.sms_for(BOB["phone"], escalate), timeout=30,
                          what="tier-2 SMS after the (halved) delay")
     assert "tier 2" in tier2
+    # The sink has it; the worker records the outcome just after.
+    wait_until(lambda: stack.sql("SELECT 1 FROM receiver_outbox WHERE incident_id = %s"
+                                 " AND tier = 2 AND sent_at IS NOT NULL", escalate),
+               what="tier 2 recorded as sent")
     # Tier 1 went out before tier 2 was even due; tier 2 not before its time.
     [(tier1_sent, tier2_due, tier2_sent)] = stack.sql(
         "SELECT (SELECT max(sent_at) FROM receiver_outbox WHERE incident_id = %s AND tier = 1),"

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from receiver.errors import InvalidPayload
-from receiver.escalation import emergency_level, is_peak, plan_tiers, retry_delay
+from receiver.escalation import emergency_level, is_peak
+from receiver.lifecycle import tier_plan
 from receiver.masking import mask_email, mask_phone, mask_recipient, mask_url
+from receiver.messages import tier_recipients
 from receiver.policy import Policy
 from receiver.webhook import Alert, parse_timestamp
 
@@ -45,20 +47,11 @@ def test_peak_hours_are_local_time_across_dst() -> None:
 
 
 def test_wedding_day_halves_waits_and_levels_limit_tiers() -> None:
-    normal = plan_tiers(_alert("critical", False), "critical", POLICY)
-    wedding = plan_tiers(_alert("critical", True), "critical", POLICY)
-    assert [t.delay_seconds for t in normal] == [0, 4, 600]
-    assert [t.delay_seconds for t in wedding] == [0, 2, 300]
-    assert [(r.contact, r.channel) for r in normal[0].recipients] == [("alice", "sms"),
-                                                                      ("alice", "email")]
-    assert plan_tiers(_alert("info", False), "info", POLICY) == []
-
-
-def test_retry_delay_is_jittered_exponential_and_capped() -> None:
-    lowest = retry_delay(3, 2.0, 60.0, lambda lo, hi: lo)
-    highest = retry_delay(3, 2.0, 60.0, lambda lo, hi: hi)
-    assert (lowest, highest) == (4.0, 8.0)
-    assert retry_delay(30, 2.0, 60.0, lambda lo, hi: hi) == 60.0
+    assert tier_plan("critical", False, POLICY).delays == (0, 4, 600)
+    assert tier_plan("critical", True, POLICY).delays == (0, 2, 300)
+    _name, recipients = tier_recipients(POLICY, "critical", 1)
+    assert [(r.contact, r.channel) for r in recipients] == [("alice", "sms"), ("alice", "email")]
+    assert tier_plan("info", False, POLICY).delays == ()
 
 
 def test_timestamps_as_alertmanager_writes_them() -> None:
@@ -67,7 +60,7 @@ def test_timestamps_as_alertmanager_writes_them() -> None:
     assert parse_timestamp("2026-06-06T13:00:00+01:00", "x") == datetime(2026, 6, 6, 12,
                                                                           tzinfo=UTC)
     assert parse_timestamp("0001-01-01T00:00:00Z", "x") is None
-    for bad in ("2026-13-01T00:00:00Z", "noon", "2026-06-06"):
+    for bad in ("2026-13-01T00:00:00Z", "noon", "2026-06-06", "9999-12-31T23:59:59-23:59"):
         with pytest.raises(InvalidPayload):
             parse_timestamp(bad, "x")
 
@@ -77,5 +70,6 @@ def test_masking() -> None:
     assert mask_email("alice@wedsync.example") == "a***@w***.example"
     assert mask_url("postgresql://u:secret@h/db") == "postgresql://u:****@h/db"
     assert mask_url("host=h password=secret") == "host=h password=****"
+    assert mask_url("smtp://:secret@mail:587") == "smtp://:****@mail:587"
     assert mask_recipient("webhook", "https://chat.example/hooks/abc?token=x") == \
         "https://chat.example/…"

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver import db
+from receiver.state import EXTENSION
 
 from ..support.receiver_stack import TOKEN
 from .payloads import FIRING
@@ -38,7 +38,7 @@ PATHS = [("version",), ("status",), ("alerts",), ("groupKey",), ("truncatedAlert
 def client(client: FlaskClient) -> FlaskClient:
     """The test client with its pool already filled, so no pool thread runs during generation."""
     assert client.get("/readyz").status_code == 200
-    db.wait_ready(10)
+    client.application.extensions[EXTENSION].db.wait_ready(10)
     return client
 
 

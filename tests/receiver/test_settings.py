@@ -88,8 +88,14 @@ def test_cli_check_config_and_migrate(tmp_path: Path, receiver_dsn: str) -> None
     env = {**receiver_env(receiver_dsn, write_policy(make_policy(), tmp_path)),
            "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
     shown = subprocess.run([sys.executable, "-m", "receiver", "check-config"], env=env,
-                           capture_output=True, text=True, timeout=60, check=True)
+                           capture_output=True, text=True, timeout=60)
     assert json.loads(shown.stdout)["auth_token"] == "****"
+    # The vendor query runs against the receiver's own database here: no WedSync tables.
+    assert shown.returncode == 1 and "vendors.query" in shown.stderr, shown.stderr
+    quiet = write_policy(make_policy(vendors={"enabled": False}), tmp_path)
+    subprocess.run([sys.executable, "-m", "receiver", "check-config"],
+                   env={**env, "RECEIVER_CONFIG": quiet}, capture_output=True, text=True,
+                   timeout=60, check=True)
     migrated = subprocess.run([sys.executable, "-m", "receiver", "migrate"], env=env,
                               capture_output=True, text=True, timeout=60, check=True)
     assert "schema is up to date" in migrated.stdout

@@ -10,7 +10,6 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
-from receiver import db
 from receiver.app import create_app
 from receiver.settings import Settings, load_settings
 from receiver.worker import Worker
@@ -22,6 +21,7 @@ from ..support.receiver_stack import ALICE, BOB, TOKEN, make_policy, receiver_en
 from ..support.smtp_sink import SmtpSink
 from ..support.twilio_sink import TwilioSink
 from ..support.vendor_data import TODAY_IN_ORDER, create_vendor_database
+from .conftest import close_app
 from .payloads import body, firing
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -62,8 +62,14 @@ def live(receiver_dsn: str, policy_path: str, sms: TwilioSink, smtp: SmtpSink,
          vendor_dsn: str) -> Iterator[tuple[FlaskClient, Worker]]:
     settings = _settings(receiver_dsn, policy_path, sms, smtp.url,
                          RECEIVER_VENDOR_DATABASE_URL=vendor_dsn)
-    yield create_app(settings).test_client(), Worker(settings)
-    db.close_pool()
+    client, worker = create_app(settings).test_client(), Worker(settings)
+    yield client, worker
+    _close(client, worker)
+
+
+def _close(client: FlaskClient, worker: Worker) -> None:
+    close_app(client.application)
+    worker.db.close()
 
 
 def _drain(worker: Worker) -> None:
@@ -185,14 +191,15 @@ def test_smtp_down_messages_wait_then_all_arrive(receiver_dsn: str, policy_path:
                            ).fetchone() == (0,)
     finally:
         smtp.stop()
-        db.close_pool()
+        _close(client, worker)
 
 
 def test_stale_page_is_expired_and_next_tier_brought_forward(
         live: tuple[FlaskClient, Worker], sms: TwilioSink, sql: Conn) -> None:
     client, worker = live
     _alert(client)
-    sql.execute("UPDATE receiver_outbox SET created_at = now() - interval '1 hour'")
+    sql.execute("UPDATE receiver_outbox SET created_at = now() - interval '1 hour',"
+                " expires_at = now() - interval '45 minutes'")
     _drain(worker)
     assert not sms.messages_to(ALICE["phone"]), "a page an hour late is not sent"
     assert sql.execute("SELECT DISTINCT outcome FROM receiver_notification_attempts"
@@ -232,7 +239,7 @@ def test_vendor_source_down_retries_the_step(receiver_dsn: str, policy_path: str
                            " receiver_escalation_steps WHERE kind = 'vendors'").fetchone() == (
             "pending", 1, True)
     finally:
-        db.close_pool()
+        _close(client, worker)
 
 
 
@@ -251,7 +258,7 @@ def test_emergency_level_also_posts_json_webhooks(receiver_dsn: str, tmp_path: P
         assert document["kind"] == "page" and document["incident_id"] == incident
         assert document["level"] == "emergency" and "WEDDING DAY" in str(document["text"])
     finally:
-        db.close_pool()
+        _close(client, worker)
 
 
 def test_starttls_required_but_not_offered_keeps_mail_queued(
@@ -268,4 +275,4 @@ def test_starttls_required_but_not_offered_keeps_mail_queued(
                            " 'email'").fetchone() == (
             "pending", "SMTP server does not offer STARTTLS (required by settings)")
     finally:
-        db.close_pool()
+        _close(client, worker)

@@ -42,7 +42,7 @@ def make_policy(**overrides: Any) -> dict[str, Any]:
         ],
         "levels": {"emergency": {"tiers": 3, "channels": ["sms", "email"]},
                    "critical": {"tiers": 3, "channels": ["sms", "email"]}},
-        "delivery": {"retry_base_seconds": 0.2, "retry_max_seconds": 1.0, "max_attempts": 50,
+        "delivery": {"retry_base_seconds": 0.2, "retry_max_seconds": 1.0,
                      "max_age_seconds": 600, "send_timeout_seconds": 3},
         "vendors": {"rate_limit_seconds": 3600},
     }
@@ -130,6 +130,19 @@ class Gunicorn(_Process):
                 return False
 
         wait_until(healthy, timeout=30, what="gunicorn to answer /healthz")
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it to answer (to start several at once,
+        or to watch one that should refuse to boot)."""
+        _Process.start(self)
+
+    def answers_healthz(self) -> bool:
+        """Whether /healthz answers 200 right now."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
 
 
 class Worker(_Process):

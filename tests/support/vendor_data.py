@@ -37,3 +37,31 @@ def create_vendor_database(dsn: str) -> None:
             assert wedding is not None
             conn.execute("INSERT INTO bookings (wedding_id, vendor_id, service_start, amount_pence)"
                          " VALUES (%s, %s, now(), 1000)", (wedding[0], vendor_id))
+
+
+# Rows a real vendors table holds sooner or later, all booked today (UTC) at 16:00 and
+# later: (vendor id, business, phone, email, ceremony time). Only 8 is usable (email only).
+PROBLEM_VENDORS = [
+    (5, "Local Number DJs", "07700 900205", "dj@vendors.example", "16:00"),
+    (6, "Typo Catering", "+447700900206", "catering-at-vendors.example", "16:10"),
+    (7, "Nobody Home", "", "", "16:20"),
+    (8, "Email Only Cars", "", "cars@vendors.example", "16:30"),
+]
+PROBLEM_SKIPPED = 3
+PROBLEM_KEPT_EMAIL = "cars@vendors.example"
+
+
+def add_problem_vendors(dsn: str) -> None:
+    """Add ``PROBLEM_VENDORS`` to a database built by ``create_vendor_database``."""
+    today = datetime.now(UTC).date()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for vendor_id, name, phone, email, ceremony in PROBLEM_VENDORS:
+            conn.execute("INSERT INTO vendors (id, business_name, category, email, phone, city)"
+                         " VALUES (%s, %s, 'other', %s, %s, 'York')",
+                         (vendor_id, name, email, phone))
+            wedding = conn.execute(
+                "INSERT INTO weddings (couple_id, venue_id, wedding_date, ceremony_time)"
+                " VALUES (1, 1, %s, %s) RETURNING id", (today, ceremony)).fetchone()
+            assert wedding is not None
+            conn.execute("INSERT INTO bookings (wedding_id, vendor_id, service_start, amount_pence)"
+                         " VALUES (%s, %s, now(), 1000)", (wedding[0], vendor_id))
