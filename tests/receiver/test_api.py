@@ -206,5 +206,5 @@ def test_openapi_document_lists_the_api(client: FlaskClient) -> None:
     assert {"/api/v1/alerts", "/api/v1/incidents/{id}/ack", "/healthz", "/metrics"} <= set(
         document["paths"])
     codes = set(document["paths"]["/api/v1/alerts"]["post"]["responses"])
-    assert codes == {"200", "400", "401", "413", "415", "422", "503"}
+    assert codes == {"200", "400", "401", "408", "413", "415", "422", "503"}
 

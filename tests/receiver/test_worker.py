@@ -22,7 +22,7 @@ from ..support.smtp_sink import SmtpSink
 from ..support.twilio_sink import TwilioSink
 from ..support.vendor_data import TODAY_IN_ORDER, create_vendor_database
 from .conftest import close_app
-from .payloads import body, firing
+from .payloads import body, firing, resolved
 
 Conn = psycopg.Connection[tuple[object, ...]]
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -242,6 +242,42 @@ def test_vendor_source_down_retries_the_step(receiver_dsn: str, policy_path: str
         _close(client, worker)
 
 
+def test_vendors_are_told_from_the_snapshot_when_wedsync_is_down_and_told_when_fixed(
+        receiver_dsn: str, policy_path: str, sms: TwilioSink, smtp: SmtpSink, vendor_dsn: str,
+        sql: Conn) -> None:
+    # The roster is snapshotted while the WedSync database is up...
+    healthy = _settings(receiver_dsn, policy_path, sms, smtp.url,
+                        RECEIVER_VENDOR_DATABASE_URL=vendor_dsn)
+    refresher = Worker(healthy)
+    try:
+        assert refresher.refresh_roster_once()
+        assert not refresher.refresh_roster_once(), "not due again for roster_refresh_seconds"
+    finally:
+        refresher.db.close()
+    # ...then the incident is that database going away.
+    down = _settings(receiver_dsn, policy_path, sms, smtp.url,
+                     RECEIVER_VENDOR_DATABASE_URL=f"postgresql://x@127.0.0.1:{free_port()}/x")
+    client, worker = create_app(down).test_client(), Worker(down)
+    try:
+        payload = firing("00000000000000d9", impact="customer")
+        response = client.post("/api/v1/alerts", data=body(payload),
+                               content_type="application/json", headers=BEARER)
+        assert response.status_code == 200
+        _drain(worker)
+        told = [m.to for m in sms.received if m.to.startswith("+4477009001")]
+        assert told == TODAY_IN_ORDER
+        [(detail,)] = sql.execute("SELECT detail FROM receiver_audit_events"
+                                  " WHERE event = 'escalation.vendors'").fetchall()
+        assert detail["source"] == "snapshot" and detail["notified"] == 3
+        metrics = client.get("/metrics").get_data(as_text=True)
+        assert "dbhealth_receiver_vendor_roster_vendors 3.0" in metrics
+        client.post("/api/v1/alerts", data=body(resolved(payload)),
+                    content_type="application/json", headers=BEARER)
+        _drain(worker)
+        fixed = [m for m in sms.received if m.to.startswith("+4477009001") and "are fixed" in m.body]
+        assert sorted(m.to for m in fixed) == sorted(TODAY_IN_ORDER), "each vendor told once"
+    finally:
+        _close(client, worker)
 
 
 def test_emergency_level_also_posts_json_webhooks(receiver_dsn: str, tmp_path: Path,
