@@ -75,26 +75,26 @@ def _join(conn: Connection, ctx: Escalation, group_key: str, alerts: list[tuple[
         level = lifecycle.worse(level, emergency_level(alert, now, ctx.policy))
     wedding_day = any(a.wedding_day for _, a in alerts)
     impact = any(a.customer_impact for _, a in alerts)
-    incident = _live_incident(conn, group_key)
-    opened = False
-    if incident is None:
-        # An HA twin opening the same group at the same moment meets the unique index.
-        row = conn.execute(
-            "INSERT INTO receiver_incidents (alert_id, group_key, level, wedding_day,"
-            " customer_impact, alert_count) VALUES (%s, %s, %s, %s, %s, 0)"
-            " ON CONFLICT (group_key) WHERE state <> 'resolved' DO NOTHING RETURNING id",
-            (alerts[0][0], group_key, level, wedding_day, impact)).fetchone()
-        if row is not None:
-            incident, opened = Incident(int(row[0]), "open", level, wedding_day, impact), True
-        else:
-            incident = _live_incident(conn, group_key)
-            assert incident is not None
+    # Try to open it first (the common case); a live incident of the group, or an HA
+    # twin opening it at the same moment, meets the partial unique index instead.
+    row = conn.execute(
+        "INSERT INTO receiver_incidents (alert_id, group_key, level, wedding_day,"
+        " customer_impact, alert_count) VALUES (%s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (group_key) WHERE state <> 'resolved' DO NOTHING RETURNING id",
+        (alerts[0][0], group_key, level, wedding_day, impact, len(alerts))).fetchone()
+    opened = row is not None
+    if row is not None:
+        incident = Incident(int(row[0]), "open", level, wedding_day, impact)
+    else:
+        live = _live_incident(conn, group_key)
+        assert live is not None
+        incident = live
+        conn.execute("UPDATE receiver_incidents SET alert_count = alert_count + %s,"
+                     " wedding_day = wedding_day OR %s, customer_impact = customer_impact OR %s"
+                     " WHERE id = %s", (len(alerts), wedding_day, impact, incident.id))
     conn.execute("INSERT INTO receiver_incident_alerts (incident_id, alert_id)"
                  " SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
                  (incident.id, [alert_id for alert_id, _ in alerts]))
-    conn.execute("UPDATE receiver_incidents SET alert_count = alert_count + %s,"
-                 " wedding_day = wedding_day OR %s, customer_impact = customer_impact OR %s"
-                 " WHERE id = %s", (len(alerts), wedding_day, impact, incident.id))
     if opened:
         audit.record(conn, "incident.opened", incident_id=incident.id, alert_id=alerts[0][0],
                      level=level, wedding_day=wedding_day, alerts=len(alerts),

@@ -55,20 +55,19 @@ class Claimed:
 
 def enqueue(conn: Connection, message: Message) -> bool:
     """Insert ``message`` unless its dedup key exists; True when it was new."""
+    # One round trip: the insert, and a NOTIFY (delivered at commit) that wakes the
+    # worker's senders for this channel at once.
     cur = conn.execute(
-        "INSERT INTO receiver_outbox (dedup_key, incident_id, kind, tier, channel, recipient_key,"
-        " recipient, subject, body, priority, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s, now() + make_interval(secs => %s)) ON CONFLICT (dedup_key) DO NOTHING"
-        " RETURNING id",
+        "WITH new AS (INSERT INTO receiver_outbox (dedup_key, incident_id, kind, tier, channel,"
+        " recipient_key, recipient, subject, body, priority, expires_at) VALUES (%s, %s, %s, %s,"
+        " %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+        " ON CONFLICT (dedup_key) DO NOTHING RETURNING channel)"
+        " SELECT pg_notify('receiver_outbox', channel) FROM new",
         (message.dedup_key, message.incident_id, message.kind, message.tier, message.channel,
          message.recipient_key, message.recipient, message.subject, message.body,
          message.priority, message.max_age_seconds),
     )
-    if cur.fetchone() is None:
-        return False
-    # Wakes the worker's sender for this channel as soon as the transaction commits.
-    conn.execute("SELECT pg_notify('receiver_outbox', %s)", (message.channel,))
-    return True
+    return cur.fetchone() is not None
 
 
 def next_candidate(conn: Connection, channel: str) -> tuple[Claimed, datetime] | None:
