@@ -62,6 +62,8 @@ _CLIENT_ERROR_STATUS: tuple[tuple[type[BaseException], HTTPStatus], ...] = (
     (http_errors.ChunkMissingTerminator, HTTPStatus.BAD_REQUEST),
     (http_errors.InvalidChunkExtension, HTTPStatus.BAD_REQUEST),
 )
+# Subclasses of InvalidHeader(Name) raised for a header the APP tried to send: our fault, 500.
+_APP_HEADER_ERRORS = (http_errors.InvalidResponseHeader, http_errors.InvalidResponseHeaderName)
 
 # Stable machine-readable names, the same the app uses for the same status (receiver/errors.py).
 _ERROR_CODES = {
@@ -199,7 +201,7 @@ class ReceiverWorker(GeventWorker):  # type: ignore[misc]
         # real server error: gunicorn's own handling (log the traceback, answer 500).
         status = next((status for kind, status in _CLIENT_ERROR_STATUS if isinstance(exc, kind)),
                       None)
-        if status is None:
+        if status is None or isinstance(exc, _APP_HEADER_ERRORS):
             super().handle_error(req, client, addr, exc)
             return
         message = str(exc)[:MAX_ECHOED_MESSAGE] or type(exc).__name__
