@@ -59,9 +59,14 @@ def _set_state(conn: Connection, incident_id: int, action: lifecycle.SetState) -
 
 
 def apply(conn: Connection, ctx: Escalation, incident: Incident, actions: list[Action], *,
-          step_id: int | None = None) -> dict[str, int]:
-    """Execute ``actions`` for ``incident`` in order; returns counts for the audit trail."""
+          step_id: int | None = None, firing: list[Alert] | None = None) -> dict[str, int]:
+    """Execute ``actions`` for ``incident`` in order; returns counts for the audit trail.
+
+    ``firing``: the incident's firing alerts when the caller already has them (a new
+    incident), which saves reading them back on the webhook's hot path.
+    """
     done: dict[str, int] = {}
+    scheduled: list[lifecycle.ScheduleTier] = []  # written together at the end: one round trip
 
     def count(key: str, n: int = 1) -> None:
         done[key] = done.get(key, 0) + n
@@ -78,16 +83,12 @@ def apply(conn: Connection, ctx: Escalation, incident: Incident, actions: list[A
                                 incident.customer_impact)
             count("level_raised")
         elif isinstance(action, lifecycle.PageTier):
-            alerts = member_alerts(conn, incident.id, firing_only=True)
+            alerts = firing if firing is not None else member_alerts(conn, incident.id,
+                                                                     firing_only=True)
             count("messages", enqueue_tier(conn, ctx, incident, action.tier, alerts))
             count("tiers_paged")
         elif isinstance(action, lifecycle.ScheduleTier):
-            # Re-arms a cancelled or done step when a worse level restarts the plan.
-            conn.execute(
-                "INSERT INTO receiver_escalation_steps (incident_id, kind, tier, due_at)"
-                " VALUES (%s, 'tier', %s, %s) ON CONFLICT (incident_id, kind, tier) DO UPDATE"
-                " SET status = 'pending', due_at = EXCLUDED.due_at, done_at = NULL",
-                (incident.id, action.tier, action.due_at))
+            scheduled.append(action)
         elif isinstance(action, lifecycle.ScheduleVendors):
             conn.execute(
                 "INSERT INTO receiver_escalation_steps (incident_id, kind, tier, due_at)"
@@ -122,6 +123,15 @@ def apply(conn: Connection, ctx: Escalation, incident: Incident, actions: list[A
             log.error("incident %s: nobody could be reached, last tier %s unreachable",
                       incident.id, action.tier)
             count("nobody_reached")
+    if scheduled:
+        # Re-arms a cancelled or done step when a worse level restarts the plan (the
+        # CancelPending before it has already run).
+        conn.execute(
+            "INSERT INTO receiver_escalation_steps (incident_id, kind, tier, due_at)"
+            " SELECT %s, 'tier', t, d FROM unnest(%s::int[], %s::timestamptz[]) AS s(t, d)"
+            " ON CONFLICT (incident_id, kind, tier) DO UPDATE"
+            " SET status = 'pending', due_at = EXCLUDED.due_at, done_at = NULL",
+            (incident.id, [a.tier for a in scheduled], [a.due_at for a in scheduled]))
     return done
 
 

@@ -68,7 +68,7 @@ def _live_incident(conn: Connection, group_key: str) -> Incident | None:
 
 
 def _join(conn: Connection, ctx: Escalation, group_key: str, alerts: list[tuple[int, Alert]],
-          now: datetime) -> int:
+          now: datetime, trail: audit.Trail) -> int:
     """Open the group's incident with these new firing alerts, or add them to the live one."""
     level: Level = "info"
     for _alert_id, alert in alerts:
@@ -96,19 +96,21 @@ def _join(conn: Connection, ctx: Escalation, group_key: str, alerts: list[tuple[
                  " SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
                  (incident.id, [alert_id for alert_id, _ in alerts]))
     if opened:
-        audit.record(conn, "incident.opened", incident_id=incident.id, alert_id=alerts[0][0],
+        trail.add("incident.opened", incident_id=incident.id, alert_id=alerts[0][0],
                      level=level, wedding_day=wedding_day, alerts=len(alerts),
                      alertname=alerts[0][1].name)
-        apply(conn, ctx, incident, lifecycle.on_open(incident, ctx.policy, now))
+        apply(conn, ctx, incident, lifecycle.on_open(incident, ctx.policy, now),
+              firing=[alert for _id, alert in alerts])
     else:
         done = apply(conn, ctx, incident, lifecycle.on_alerts_joined(
             incident, level, wedding_day, impact, ctx.policy, now))
-        audit.record(conn, "incident.alerts_joined", incident_id=incident.id,
+        trail.add("incident.alerts_joined", incident_id=incident.id,
                      alerts=len(alerts), **done)
     return incident.id
 
 
-def _resolve_members(conn: Connection, ctx: Escalation, alert_ids: list[int]) -> None:
+def _resolve_members(conn: Connection, ctx: Escalation, alert_ids: list[int],
+                     trail: audit.Trail) -> None:
     """Resolve each incident whose last firing alert just resolved."""
     rows = conn.execute(
         "SELECT DISTINCT incident_id FROM receiver_incident_alerts WHERE alert_id = ANY(%s)"
@@ -123,7 +125,7 @@ def _resolve_members(conn: Connection, ctx: Escalation, alert_ids: list[int]) ->
         if still is not None and still[0] == 0:
             done = apply(conn, ctx, incident, lifecycle.on_resolved(incident))
             if done:
-                audit.record(conn, "incident.resolved", incident_id=incident_id, **done)
+                trail.add("incident.resolved", incident_id=incident_id, **done)
 
 
 def group_key_of(hook: Webhook, alert: Alert) -> str:
@@ -141,6 +143,7 @@ def record_webhook(conn: Connection, hook: Webhook, ctx: Escalation,
     assert row is not None
     inbox_id = int(row[0])
     new = duplicates = 0
+    trail = audit.Trail()
     groups: dict[str, _Group] = defaultdict(_Group)
     # A stable order keeps two concurrent deliveries of the same group from deadlocking.
     for alert in sorted(hook.alerts, key=lambda a: (a.fingerprint, a.starts_at)):
@@ -148,7 +151,7 @@ def record_webhook(conn: Connection, hook: Webhook, ctx: Escalation,
         group = groups[group_key_of(hook, alert)]
         if previous is None:
             new += 1
-            audit.record(conn, f"alert.{alert.status}", alert_id=alert_id, inbox_id=inbox_id,
+            trail.add(f"alert.{alert.status}", alert_id=alert_id, inbox_id=inbox_id,
                          alertname=alert.name, severity=alert.severity)
             if alert.status == "firing":
                 group.new_firing.append((alert_id, alert))
@@ -156,7 +159,7 @@ def record_webhook(conn: Connection, hook: Webhook, ctx: Escalation,
             new += 1
             conn.execute("UPDATE receiver_alerts SET status = 'resolved', ends_at = %s"
                          " WHERE id = %s", (alert.ends_at, alert_id))
-            audit.record(conn, "alert.resolved", alert_id=alert_id, alertname=alert.name)
+            trail.add("alert.resolved", alert_id=alert_id, alertname=alert.name)
             group.resolved.append(alert_id)
         else:
             duplicates += 1
@@ -166,16 +169,17 @@ def record_webhook(conn: Connection, hook: Webhook, ctx: Escalation,
     for key in sorted(groups):
         group = groups[key]
         if group.new_firing:
-            incidents.append(_join(conn, ctx, key, group.new_firing, now))
+            incidents.append(_join(conn, ctx, key, group.new_firing, now, trail))
         if group.repeats:
             live = _live_incident(conn, key)
             if live is not None:
                 advance_due_tiers(conn, ctx, live.id)
         if group.resolved:
-            _resolve_members(conn, ctx, group.resolved)
+            _resolve_members(conn, ctx, group.resolved, trail)
     conn.execute("UPDATE receiver_webhook_inbox SET new_alerts = %s, duplicate_alerts = %s"
                  " WHERE id = %s", (new, duplicates, inbox_id))
-    audit.record(conn, "webhook.received", inbox_id=inbox_id, status=hook.status,
-                 alerts=len(hook.alerts), new=new, duplicates=duplicates,
-                 truncated=hook.truncated_alerts)
+    trail.add("webhook.received", inbox_id=inbox_id, status=hook.status,
+              alerts=len(hook.alerts), new=new, duplicates=duplicates,
+              truncated=hook.truncated_alerts)
+    trail.flush(conn)
     return IngestResult(inbox_id, new, duplicates, incidents)

@@ -13,7 +13,7 @@ from typing import Any
 from .db import Connection
 from .escalation import Recipient, emergency_level
 from .lifecycle import Incident
-from .outbox import PRIORITY, RESOLVED_PRIORITY, Message, enqueue
+from .outbox import PRIORITY, RESOLVED_PRIORITY, Message, enqueue, enqueue_many
 from .policy import Level, Policy
 from .render import Templates
 from .webhook import Alert
@@ -88,14 +88,14 @@ def enqueue_tier(conn: Connection, ctx: Escalation, incident: Incident, tier: in
         return 0
     tier_name, recipients = tier_recipients(ctx.policy, incident.level, tier)
     context = {**page_context(incident, alerts, ctx.policy), "tier": tier, "tier_name": tier_name}
-    new = 0
+    messages = []
     for person in recipients:
         subject, body = render_message(ctx.templates, "page", person.channel, context)
-        new += enqueue(conn, Message(
+        messages.append(Message(
             f"{incident.id}:page:{tier}:{incident.level}:{person.contact}:{person.channel}",
             incident.id, "page", tier, person.channel, person.contact, person.address, subject,
             body, PRIORITY[incident.level], ctx.policy.delivery.max_age_seconds))
-    return new
+    return enqueue_many(conn, messages)
 
 
 def enqueue_resolved(conn: Connection, ctx: Escalation, incident: Incident,

@@ -70,6 +70,28 @@ def enqueue(conn: Connection, message: Message) -> bool:
     return cur.fetchone() is not None
 
 
+def enqueue_many(conn: Connection, messages: list[Message]) -> int:
+    """``enqueue`` for several messages in one round trip; returns how many were new."""
+    if not messages:
+        return 0
+    if len(messages) == 1:
+        return int(enqueue(conn, messages[0]))
+    columns = [list(c) for c in zip(*[
+        (m.dedup_key, m.incident_id, m.kind, m.tier, m.channel, m.recipient_key, m.recipient,
+         m.subject, m.body, m.priority, m.max_age_seconds) for m in messages], strict=True)]
+    rows = conn.execute(
+        "WITH new AS (INSERT INTO receiver_outbox (dedup_key, incident_id, kind, tier, channel,"
+        " recipient_key, recipient, subject, body, priority, expires_at)"
+        " SELECT k, i, kd, t, ch, rk, r, sj, b, p, now() + make_interval(secs => a)"
+        " FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[],"
+        " %s::text[], %s::text[], %s::text[], %s::int[], %s::float8[])"
+        " AS m(k, i, kd, t, ch, rk, r, sj, b, p, a)"
+        " ON CONFLICT (dedup_key) DO NOTHING RETURNING channel)"
+        " SELECT count(*), pg_notify('receiver_outbox', channel) FROM new GROUP BY channel",
+        columns).fetchall()
+    return sum(int(r[0]) for r in rows)
+
+
 def next_candidate(conn: Connection, channel: str) -> tuple[Claimed, datetime] | None:
     """Lock the most urgent due row of ``channel`` (or one whose claimer went silent).
 
