@@ -104,7 +104,11 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         code = (exc.name or "error").lower().replace(" ", "_")
-        return _body(status, code, exc.description or code)  # type: ignore[no-any-return]
+        response = _body(status, code, exc.description or code)
+        for name, value in exc.get_headers():  # e.g. Allow on a 405 (RFC 9110)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response  # type: ignore[no-any-return]
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:
