@@ -241,3 +241,56 @@ def test_a_template_that_fails_at_render_time_falls_back_to_the_default(
     live.worker.run_once()
     [text] = sms.messages_to(ALICE["phone"])
     assert "PostgresReplicationLagHigh" in text.body
+
+
+def test_per_recipient_rate_limit_holds_messages_back_without_losing_them(
+        live_factory: Any, sms: TwilioSink, sql: Conn) -> None:
+    live = live_factory(tiers=SLOW_TIERS,
+                        delivery={"retry_base_seconds": 0.2, "retry_max_seconds": 1.0,
+                                  "max_age_seconds": 600, "send_timeout_seconds": 3,
+                                  "recipient_rate_limit": 2,
+                                  "recipient_rate_window_seconds": 60})
+    for n in range(4):
+        live.alert(firing(f"00000000000002{n:02d}"))
+    live.worker.run_once()
+    assert len(sms.messages_to(ALICE["phone"])) == 2
+    held = _rows(sql, "SELECT count(*), bool_and(next_attempt_at > now() + interval '50 s')"
+                      " FROM receiver_outbox WHERE channel = 'sms' AND status = 'pending'")
+    assert held == [(2, True)], "held until the window frees, not dropped"
+    # The window passes (moved in the database, not waited for).
+    sql.execute("UPDATE receiver_outbox SET sent_at = sent_at - interval '61 s'"
+                " WHERE status = 'sent'")
+    sql.execute("UPDATE receiver_outbox SET next_attempt_at = now() WHERE status = 'pending'")
+    live.worker.run_once()
+    assert len(sms.messages_to(ALICE["phone"])) == 4
+
+
+def test_sigterm_finishes_the_messages_in_hand_not_the_backlog(
+        receiver_dsn: str, sms: TwilioSink, smtp: SmtpSink, tmp_path: Any, sql: Conn) -> None:
+    env = receiver_env(receiver_dsn, write_policy(make_policy(tiers=SLOW_TIERS), tmp_path),
+                       sms_base_url=sms.base_url, smtp_url=smtp.url)
+    app = create_app(load_settings(env))
+    for n in range(10):
+        app.test_client().post("/api/v1/alerts", data=body(firing(f"00000000000003{n:02d}",
+                                                                  severity="warning")),
+                               content_type="application/json", headers=BEARER)
+    close_app(app)
+    smtp.delay = 2.0
+    worker = WorkerProcess(env)
+    worker.start()
+    wait_until(lambda: _rows(sql, "SELECT 1 FROM receiver_outbox WHERE status = 'sending'"),
+               timeout=30, what="a send in hand")
+    assert worker.proc is not None
+    started = time.monotonic()
+    worker.proc.send_signal(signal.SIGTERM)
+    worker.proc.wait(timeout=30)
+    took = time.monotonic() - started
+    worker.proc = None
+    worker._log.close()
+    senders = 2  # delivery.senders_per_channel
+    assert took < 15, f"stopping took {took:.1f}s"
+    assert len(smtp.received) <= senders, "only the messages in hand went out"
+    assert _rows(sql, "SELECT count(*) FROM receiver_outbox WHERE status = 'sending'") == [(0,)]
+    [(emails_waiting,)] = _rows(sql, "SELECT count(*) FROM receiver_outbox"
+                                     " WHERE channel = 'email' AND status = 'pending'")
+    assert emails_waiting == 10 - len(smtp.received), "the backlog waits for the next worker"
