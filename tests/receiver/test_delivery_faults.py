@@ -204,7 +204,12 @@ def test_one_page_per_person_for_a_thousand_alert_group(live_factory: Any, sms: 
 
 def test_worker_killed_mid_send_sends_at_most_twice_and_dead_letters(
         receiver_dsn: str, sms: TwilioSink, smtp: SmtpSink, tmp_path: Any, sql: Conn) -> None:
-    env = receiver_env(receiver_dsn, write_policy(make_policy(tiers=SLOW_TIERS), tmp_path),
+    # A 10 s send deadline: the kill must land while the send is in flight, before the
+    # deadline would cut it (a loaded machine can take a few seconds to deliver it).
+    delivery = {"retry_base_seconds": 0.2, "retry_max_seconds": 1.0, "max_age_seconds": 600,
+                "send_timeout_seconds": 10}
+    env = receiver_env(receiver_dsn,
+                       write_policy(make_policy(tiers=SLOW_TIERS, delivery=delivery), tmp_path),
                        sms_base_url=sms.base_url, smtp_url=smtp.url)
     sms.script = [Misbehave(delay=60)] * 10  # every send hangs until the worker is killed
     app = create_app(load_settings(env))
@@ -216,12 +221,12 @@ def test_worker_killed_mid_send_sends_at_most_twice_and_dead_letters(
         worker.start()
         try:
             if kill < 2:
-                wait_until(lambda n=kill: len(sms.attempts) > n, timeout=30,
+                wait_until(lambda n=kill: len(sms.attempts) > n, timeout=45,
                            what=f"send {kill + 1} to start")
             else:  # the third worker must not send again: the row dead-letters
                 wait_until(lambda: _rows(sql, "SELECT 1 FROM receiver_outbox WHERE"
                                               " channel = 'sms' AND status = 'dead'"),
-                           timeout=30, what="the dead-letter")
+                           timeout=45, what="the dead-letter")
         finally:
             assert worker.proc is not None
             worker.proc.send_signal(signal.SIGKILL)
