@@ -159,7 +159,9 @@ def test_429_retry_after_is_honoured(live_factory: Any, sms: TwilioSink, sql: Co
     sms.script = [Misbehave(status=429, headers=(("Retry-After", "2"),))]
     live.alert(firing("0000000000000d04"))
     live.run()
-    wait_until(lambda: sms.messages_to(ALICE["phone"]), timeout=20, what="the retried SMS")
+    wait_until(lambda: _rows(sql, "SELECT 1 FROM receiver_notification_attempts"
+                                  " WHERE channel = 'sms' AND outcome = 'sent'"),
+               timeout=20, what="the retried SMS, recorded")
     [(gap,)] = _rows(sql, "SELECT extract(epoch FROM max(attempted_at) - min(attempted_at))"
                           " FROM receiver_notification_attempts WHERE channel = 'sms'")
     assert gap >= 1.9, "our 0.2 s backoff must not override the provider's Retry-After"
