@@ -143,6 +143,11 @@ class TwilioSink:
         with self._lock:
             return [m for m in self.received if m.to == number]
 
+    def messages_attempted(self, number: str) -> list[SmsRequest]:
+        """Every request to ``number`` that reached us, however it was answered."""
+        with self._lock:
+            return [m for m in self.attempts if m.to == number]
+
     def start(self) -> None:
         self.thread.start()
 
