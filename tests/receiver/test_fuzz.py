@@ -12,9 +12,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from receiver.settings import Settings, load_settings
 from receiver.state import EXTENSION
 
-from ..support.receiver_stack import TOKEN
+from ..support.receiver_stack import TOKEN, receiver_env
 from .payloads import FIRING
 
 ALLOWED = {200, 400, 401, 413, 415, 422}
@@ -32,6 +33,13 @@ PATHS = [("version",), ("status",), ("alerts",), ("groupKey",), ("truncatedAlert
          ("alerts", 0, "fingerprint"), ("alerts", 0, "startsAt"), ("alerts", 0, "endsAt"),
          ("alerts", 0, "annotations"), ("alerts", 0, "labels", "severity"),
          ("alerts", 0, "annotations", "wedding_day")]
+
+
+@pytest.fixture
+def settings(receiver_dsn: str, policy_path: str) -> Settings:
+    """One pooled connection: a pool that grows draws random jitter in its own thread,
+    which Hypothesis (rightly) reports as data generation depending on external state."""
+    return load_settings(receiver_env(receiver_dsn, policy_path, RECEIVER_POOL_SIZE="1"))
 
 
 @pytest.fixture
