@@ -55,27 +55,15 @@ class Claimed:
 
 def enqueue(conn: Connection, message: Message) -> bool:
     """Insert ``message`` unless its dedup key exists; True when it was new."""
-    # One round trip: the insert, and a NOTIFY (delivered at commit) that wakes the
-    # worker's senders for this channel at once.
-    cur = conn.execute(
-        "WITH new AS (INSERT INTO receiver_outbox (dedup_key, incident_id, kind, tier, channel,"
-        " recipient_key, recipient, subject, body, priority, expires_at) VALUES (%s, %s, %s, %s,"
-        " %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
-        " ON CONFLICT (dedup_key) DO NOTHING RETURNING channel)"
-        " SELECT pg_notify('receiver_outbox', channel) FROM new",
-        (message.dedup_key, message.incident_id, message.kind, message.tier, message.channel,
-         message.recipient_key, message.recipient, message.subject, message.body,
-         message.priority, message.max_age_seconds),
-    )
-    return cur.fetchone() is not None
+    return enqueue_many(conn, [message]) == 1
 
 
 def enqueue_many(conn: Connection, messages: list[Message]) -> int:
-    """``enqueue`` for several messages in one round trip; returns how many were new."""
+    """Insert messages (unless their dedup key exists) in one round trip; returns how many
+    were new. A NOTIFY per channel (delivered at commit) wakes the worker's senders at once.
+    """
     if not messages:
         return 0
-    if len(messages) == 1:
-        return int(enqueue(conn, messages[0]))
     columns = [list(c) for c in zip(*[
         (m.dedup_key, m.incident_id, m.kind, m.tier, m.channel, m.recipient_key, m.recipient,
          m.subject, m.body, m.priority, m.max_age_seconds) for m in messages], strict=True)]

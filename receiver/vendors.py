@@ -28,14 +28,13 @@ from pglast.parser import ParseError
 from psycopg.rows import dict_row
 
 from .db import Connection
-from .outbox import Message, enqueue
+from .outbox import VENDOR_PRIORITY, Message, enqueue
 from .policy import _E164, _EMAIL, Policy
 from .render import GENERIC_CUSTOMER_MESSAGE, Templates
 from .webhook import Alert
 
 log = logging.getLogger(__name__)
 
-VENDOR_PRIORITY = 100  # after every page to our own people
 REQUIRED_COLUMNS = ("vendor_id", "phone", "email")
 OPTIONAL_COLUMNS = ("business_name", "ceremony_time")
 # psycopg's placeholder syntax: %(name)s / %s (also b, t) and %% for a literal percent.

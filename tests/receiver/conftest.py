@@ -18,6 +18,8 @@ from receiver.state import EXTENSION
 
 from ..support.postgres import PostgresServer
 from ..support.receiver_stack import make_policy, receiver_env, write_policy
+from ..support.smtp_sink import SmtpSink
+from ..support.twilio_sink import TwilioSink
 
 _counter = itertools.count()
 
@@ -55,3 +57,20 @@ def client(settings: Settings) -> Iterator[FlaskClient]:
 def sql(receiver_dsn: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     with psycopg.connect(receiver_dsn, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def sms() -> Iterator[TwilioSink]:
+    """The Twilio-shaped SMS sink (scriptable misbehaviour: demo.sinks.Misbehave)."""
+    sink = TwilioSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()

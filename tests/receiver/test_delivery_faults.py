@@ -37,22 +37,6 @@ SLOW_TIERS = [{"name": "on-call", "after_seconds": 0, "contacts": ["alice"]},
               {"name": "secondary", "after_seconds": 600, "contacts": ["bob"]}]
 
 
-@pytest.fixture
-def sms() -> Iterator[TwilioSink]:
-    sink = TwilioSink()
-    sink.start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
-
-
 class Live:
     def __init__(self, dsn: str, sms: TwilioSink, smtp: SmtpSink, tmp: Any, **policy: Any):
         self.env = receiver_env(dsn, write_policy(make_policy(**policy), tmp),

@@ -29,22 +29,6 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def sms() -> Iterator[TwilioSink]:
-    sink = TwilioSink()
-    sink.start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def vendor_dsn(pg_server: PostgresServer, receiver_dsn: str) -> str:
     dsn = pg_server.create_database(receiver_dsn.rsplit("/", 1)[1] + "_vendors")
     create_vendor_database(dsn)
