@@ -294,3 +294,17 @@ def test_sigterm_finishes_the_messages_in_hand_not_the_backlog(
     [(emails_waiting,)] = _rows(sql, "SELECT count(*) FROM receiver_outbox"
                                      " WHERE channel = 'email' AND status = 'pending'")
     assert emails_waiting == 10 - len(smtp.received), "the backlog waits for the next worker"
+
+
+def test_a_redirect_is_not_followed_and_counts_as_our_configuration_fault(
+        live_factory: Any, sms: TwilioSink, sql: Conn) -> None:
+    live = live_factory(tiers=SLOW_TIERS)
+    sms.script = [Misbehave(status=302, headers=(("Location", "http://127.0.0.1:9/x"),))]
+    live.alert(firing("0000000000000f03"))
+    live.worker.run_once()  # the 302; the retry is not due yet
+    assert _rows(sql, "SELECT status, config_fault, last_error LIKE '%%redirect%%'"
+                      " FROM receiver_outbox WHERE channel = 'sms'") == [("pending", True, True)]
+    assert len(sms.attempts) == 1, "the POST was not turned into a GET elsewhere"
+    sql.execute("UPDATE receiver_outbox SET next_attempt_at = now() WHERE channel = 'sms'")
+    live.worker.run_once()
+    assert len(sms.messages_to(ALICE["phone"])) == 1
