@@ -1,0 +1,135 @@
+"""``pg_restore -j N`` into the drill database, with phase progress and sanitized errors.
+
+The archive's table of contents (``pg_restore -l``) gives the number of items and
+their kinds, so ``-v`` output ("processing item 3365", "finished item 3365") becomes
+"restore: 40/52 items, data". Names from the table of contents are catalog names,
+not data, so they may stay in the sanitized error text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from .errors import RestoreFailed
+from .hashing import Throttle
+from .pgtools import libpq_env, tool
+from .sanitize import sanitize
+
+# "3365; 0 16388 TABLE DATA public guests postgres"
+_TOC_LINE = re.compile(r"^(\d+);\s+\d+\s+\d+\s+(.+)$")
+_ITEM = re.compile(r"(?:processing|finished) item (\d+)\b")
+_POST_DATA = ("INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLICY",
+              "MATERIALIZED VIEW DATA", "EVENT TRIGGER", "STATISTICS")
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    item: int
+    kind: str     # "TABLE", "TABLE DATA", "INDEX", …
+    words: tuple[str, ...]
+
+    @property
+    def phase(self) -> str:
+        if self.kind == "TABLE DATA" or self.kind.endswith("SEQUENCE SET"):
+            return "data"
+        return "post-data" if self.kind in _POST_DATA else "pre-data"
+
+
+_KINDS = sorted(["TABLE DATA", "SEQUENCE SET", "SEQUENCE OWNED BY", "FK CONSTRAINT",
+                 "MATERIALIZED VIEW DATA", "MATERIALIZED VIEW", "EVENT TRIGGER", "DEFAULT ACL",
+                 "TABLE", "SEQUENCE", "INDEX", "CONSTRAINT", "TRIGGER", "RULE", "POLICY",
+                 "VIEW", "FUNCTION", "EXTENSION", "COMMENT", "SCHEMA", "TYPE", "DEFAULT",
+                 "STATISTICS", "ACL", "DOMAIN", "AGGREGATE", "PROCEDURE"], key=len, reverse=True)
+
+
+def parse_toc(listing: str) -> list[TocEntry]:
+    entries = []
+    for line in listing.splitlines():
+        match = _TOC_LINE.match(line.strip())
+        if not match:
+            continue
+        rest = match.group(2)
+        kind = next((k for k in _KINDS if rest.startswith(k + " ")), rest.split(" ", 1)[0])
+        entries.append(TocEntry(int(match.group(1)), kind, tuple(rest[len(kind):].split())))
+    return entries
+
+
+def catalog_names(entries: list[TocEntry]) -> set[str]:
+    """Schema, table, index and constraint names: what error text may keep quoted."""
+    return {w for e in entries for w in e.words if re.fullmatch(r"[A-Za-z_][\w$]*", w)} - {"-"}
+
+
+def read_toc(archive: Path, bindir: str | None) -> list[TocEntry]:
+    done = subprocess.run([tool("pg_restore", bindir), "-l", str(archive)], capture_output=True,
+                          text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise RestoreFailed(f"pg_restore -l: {sanitize(done.stderr)}")
+    return parse_toc(done.stdout)
+
+
+def restore(archive: Path, dsn: str, *, jobs: int, bindir: str | None, timeout: float,
+            progress: Throttle) -> dict[str, float]:
+    """Run pg_restore; returns seconds per phase. Raises RestoreFailed with sanitized text."""
+    toc = read_toc(archive, bindir)
+    phase_of = {e.item: e.phase for e in toc}
+    names = catalog_names(toc)
+    argv = [tool("pg_restore", bindir), "--verbose", "--exit-on-error", "--no-owner",
+            "--no-privileges", "--no-subscriptions", "--no-publications", f"--jobs={jobs}",
+            "--dbname", dsn_without_secrets(dsn), str(archive)]
+    env = {**os.environ, **libpq_env(dsn)}
+    started = time.monotonic()
+    phase_started = {"pre-data": started}
+    done: set[int] = set()
+    errors: list[str] = []
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    assert proc.stderr is not None
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        os.killpg(proc.pid, signal.SIGTERM)  # our own child's process group: it and its workers
+
+    watchdog = threading.Timer(timeout, stop)
+    watchdog.start()
+    try:
+        for line in proc.stderr:
+            if "error:" in line or line.startswith(("ERROR", "DETAIL", "CONTEXT")) or errors:
+                errors.append(line)
+            item = _ITEM.search(line)
+            if item and int(item.group(1)) in phase_of:
+                current = phase_of[int(item.group(1))]
+                done.add(int(item.group(1)))
+                phase_started.setdefault(current, time.monotonic())
+                progress(f"restore: {len(done)}/{len(toc)} items, {current}")
+        code = proc.wait()
+    finally:
+        watchdog.cancel()
+    ended = time.monotonic()
+    progress(f"restore: {len(done)}/{len(toc)} items, pg_restore exited {code}", final=True)
+    if timed_out.is_set():
+        raise RestoreFailed(f"pg_restore did not finish within drill.timeout_seconds ({timeout:.0f}s)")
+    if code != 0:
+        raise RestoreFailed(f"pg_restore exited {code}: {sanitize(''.join(errors), names)}")
+    return _phase_seconds(phase_started, ended)
+
+
+def _phase_seconds(starts: dict[str, float], ended: float) -> dict[str, float]:
+    order = [p for p in ("pre-data", "data", "post-data") if p in starts]
+    bounds = [starts[p] for p in order] + [ended]
+    return {f"restore_{p.replace('-', '_')}": round(bounds[i + 1] - bounds[i], 3)
+            for i, p in enumerate(order)}
+
+
+def dsn_without_secrets(dsn: str) -> str:
+    """Only the database name goes on the command line; everything else is in PG* variables."""
+    return f"dbname={conninfo_to_dict(dsn).get('dbname', 'postgres')}"
