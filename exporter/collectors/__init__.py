@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .activity import ActivityCollector
 from .archiver import ArchiverCollector
+from .backup import BackupCollector
 from .base import CollectContext, Collector, CollectorFactory
 from .database import DatabaseCollector
 from .replication import ReplicationCollector
@@ -25,6 +26,7 @@ REGISTRY: dict[str, tuple[CollectorFactory, bool]] = {
     "archiver": (ArchiverCollector, True),
     "tables": (TablesCollector, True),
     "statements": (StatementsCollector, True),
+    "backup": (BackupCollector, True),
 }
 
 COLLECTOR_DEFAULTS: dict[str, bool] = {name: on for name, (_, on) in REGISTRY.items()}

@@ -1,0 +1,122 @@
+"""backup_verification_audit: the backup verifier's latest verdicts, as metrics.
+
+    dbhealth_backup_verification_success{check="integrity"} 1
+    dbhealth_backup_verification_findings{check="cross_region"} 0
+    dbhealth_backup_verification_check_timestamp_seconds{check="restore"} 1.7649e+09
+    dbhealth_backup_last_success_timestamp_seconds{region="eu-west-2"} 1.7649e+09
+    dbhealth_backup_size_bytes{region="eu-west-2"} 1.9e+08
+    dbhealth_backup_inventory_backups{region="eu-west-2"} 11
+    dbhealth_backup_restore_duration_seconds 312.4
+    dbhealth_backup_restore_phase_seconds{phase="restore_data"} 201.7
+    dbhealth_backup_last_verification_timestamp_seconds 1.7649e+09
+
+The rows are written by ``dbhealth-backup-verify`` (docs/backup.md). Per check, the
+newest run that ran it decides: success is 1 only when every row of that run for
+that check passed. The newest verified backup per region comes from the newest
+freshness row that could be computed (a run that could not reach a region keeps
+the previous answer); the restore duration is the last successful drill's RTO.
+``last_verification`` is 0 until a verifier has written anything ("never").
+Until ``dbhealth-exporter migrate`` has created the table, only watch for it.
+Verify with: ``SELECT check_type, verification_status, count(*) FROM
+backup_verification_audit GROUP BY 1, 2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from .base import CollectContext, seconds
+
+TABLE = "public.backup_verification_audit"
+PROBE = f"SELECT 'probe', NULL, NULL, (to_regclass('{TABLE}') IS NOT NULL)::int::float8"
+SQL = f"""
+WITH audit AS (
+    SELECT * FROM {TABLE} WHERE run_id IS NOT NULL AND check_type IS NOT NULL
+), latest AS (
+    SELECT DISTINCT ON (check_type) check_type, run_id FROM audit
+    ORDER BY check_type, verification_time DESC, id DESC
+), newest_run AS (
+    SELECT a.* FROM audit a JOIN latest l USING (check_type, run_id)
+), verified AS (
+    SELECT DISTINCT ON (region) region, backup_time FROM audit
+    WHERE check_type = 'freshness' AND region IS NOT NULL AND verification_status <> 'error'
+    ORDER BY region, verification_time DESC, id DESC
+), sized AS (
+    SELECT DISTINCT ON (region) region, file_size FROM audit
+    WHERE check_type = 'inventory' AND region IS NOT NULL AND file_size IS NOT NULL
+    ORDER BY region, verification_time DESC, backup_time DESC NULLS LAST, id DESC
+), drill AS (
+    SELECT duration_seconds, details FROM audit
+    WHERE check_type = 'restore' AND verification_status = 'passed'
+    ORDER BY verification_time DESC, id DESC LIMIT 1
+)
+SELECT 'success' AS kind, check_type AS label,
+       min(CASE WHEN verification_status = 'passed' THEN 1 ELSE 0 END)::float8 AS value
+  FROM newest_run GROUP BY check_type
+UNION ALL SELECT 'findings', check_type, count(*) FILTER (WHERE verification_status <> 'passed')::float8
+  FROM newest_run GROUP BY check_type
+UNION ALL SELECT 'checked', check_type, extract(epoch FROM max(verification_time))::float8
+  FROM newest_run GROUP BY check_type
+UNION ALL SELECT 'verified', region, coalesce(extract(epoch FROM backup_time), 0)::float8 FROM verified
+UNION ALL SELECT 'size', region, file_size::float8 FROM sized
+UNION ALL SELECT 'backups', region, count(DISTINCT backup_id)::float8 FROM newest_run
+  WHERE check_type = 'inventory' AND region IS NOT NULL AND backup_time IS NOT NULL GROUP BY region
+UNION ALL SELECT 'restore', NULL, duration_seconds FROM drill
+UNION ALL SELECT 'phase', p.key, p.value::float8 FROM drill, jsonb_each_text(drill.details -> 'phases') p
+UNION ALL SELECT 'last_run', NULL, extract(epoch FROM max(verification_time))::float8 FROM audit
+"""
+
+
+class BackupCollector:
+    name: ClassVar[str] = "backup"
+
+    def __init__(self, settings: object = None) -> None:
+        self.table_present = False
+
+    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+        if not self.table_present:
+            rows = ctx.query(PROBE, None)
+            self.table_present = bool(rows and rows[0][3])
+            return []
+        return self._families(ctx.query(SQL, None))
+
+    def _families(self, rows: list[tuple[object, ...]]) -> list[Metric]:
+        success = GaugeMetricFamily("dbhealth_backup_verification_success",
+                                    "1 when every finding of the last run of the check passed.",
+                                    labels=["check"])
+        findings = GaugeMetricFamily("dbhealth_backup_verification_findings",
+                                     "Findings that did not pass in the last run of the check.",
+                                     labels=["check"])
+        checked = GaugeMetricFamily("dbhealth_backup_verification_check_timestamp_seconds",
+                                    "When the check last ran.", labels=["check"])
+        verified = GaugeMetricFamily("dbhealth_backup_last_success_timestamp_seconds",
+                                     "Time of the newest backup that passed verification (0: none).",
+                                     labels=["region"])
+        size = GaugeMetricFamily("dbhealth_backup_size_bytes", "Size of the newest backup.",
+                                 labels=["region"])
+        backups = GaugeMetricFamily("dbhealth_backup_inventory_backups",
+                                    "Backups found by the last inventory.", labels=["region"])
+        phases = GaugeMetricFamily("dbhealth_backup_restore_phase_seconds",
+                                   "Phases of the last successful restore drill.", labels=["phase"])
+        by_kind = {"success": success, "findings": findings, "checked": checked, "verified": verified,
+                   "size": size, "backups": backups, "phase": phases}
+        restore: float | None = None
+        last_run = 0.0
+        for kind, label, value in rows:
+            if kind in by_kind:
+                by_kind[str(kind)].add_metric([str(label)], seconds(value))
+            elif kind == "restore" and value is not None:
+                restore = seconds(value)
+            elif kind == "last_run":
+                last_run = seconds(value)
+        out: list[Metric] = list(by_kind.values())
+        if restore is not None:
+            out.append(GaugeMetricFamily("dbhealth_backup_restore_duration_seconds",
+                                         "RTO of the last successful restore drill: download, restore "
+                                         "and checks.", value=restore))
+        out.append(GaugeMetricFamily("dbhealth_backup_last_verification_timestamp_seconds",
+                                     "When the verifier last wrote a verdict (0: never).", value=last_run))
+        return out
