@@ -81,9 +81,10 @@ class Finding:
 
     @classmethod
     def about(cls, check: str, status: Status, backup: Backup, **extra: Any) -> Finding:
-        return cls(check=check, status=status, backup_id=backup.backup_id, region=backup.region,
-                   backup_kind=backup.kind, backup_time=backup.taken_at,
-                   file_size=extra.pop("file_size", backup.size), **extra)
+        fields: dict[str, Any] = {"backup_id": backup.backup_id, "region": backup.region,
+                                  "backup_kind": backup.kind, "backup_time": backup.taken_at,
+                                  "file_size": backup.size}
+        return cls(check=check, status=status, **{**fields, **extra})
 
 
 @dataclass

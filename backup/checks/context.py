@@ -18,7 +18,7 @@ class RunContext:
     now: datetime
     progress: Progress
     inventory: Inventory = field(default_factory=Inventory)
-    # (backup_id, region) -> observed hex digest, from this run's integrity check
+    # (region, relative key) -> observed hex digest, from this run's integrity check
     observed: dict[tuple[str, str], str] = field(default_factory=dict)
     # (backup_id, region) -> verdict of this run's integrity / restore / completeness checks
     verdicts: dict[tuple[str, str], Status] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """Cross-region: the replica holds the same keys, sizes and checksums as the primary.
 
-Checksums are the recorded ones (and, where this run hashed both copies, the
-observed ones), never ETags: the two regions' uploads may have been cut into parts
+Checksums are those this run's integrity check read (or else the recorded ones),
+never ETags: the two regions' uploads may have been cut into parts
 differently. A primary backup younger than ``cross_region.replication_grace_seconds``
 that is not in the replica yet is "pending", not a failure.
 """
@@ -59,8 +59,11 @@ def _facts(ctx: RunContext, role: str) -> tuple[dict[str, Facts], dict[str, Back
     owners: dict[str, Backup] = {}
     for backup in ctx.inventory.backups.get(role, []):
         for obj in backup.objects:
-            recorded = source.recorded_checksum(obj)
-            checksum = recorded.hexdigest if recorded else None
+            # What this run read is better evidence than what was recorded, when there is both.
+            checksum = ctx.observed.get((source.region, obj.relative_key))
+            if checksum is None:
+                recorded = source.recorded_checksum(obj)
+                checksum = recorded.hexdigest if recorded else None
             facts[obj.relative_key] = Facts(obj.size, checksum, backup.taken_at)
             owners[obj.relative_key] = backup
     return facts, owners

@@ -58,7 +58,7 @@ def verify_object(ctx: RunContext, source: BackupSource, backup: Backup, obj: Ba
         return Finding.about(CHECK, Status.ERROR, backup, object_key=obj.key, file_size=obj.size,
                              detail=str(exc), duration_seconds=time.monotonic() - started)
     status, detail = verdict(records, observed, obj.size)
-    ctx.observed[(backup.backup_id, source.region)] = observed.hexdigest
+    ctx.observed[(source.region, obj.relative_key)] = observed.hexdigest
     return Finding.about(CHECK, status, backup, object_key=obj.key, file_size=obj.size,
                          checksum_valid=status == Status.PASSED, algorithm=observed.algorithm,
                          expected=records[0].hexdigest if records else None,
