@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 ACCESS_KEY = "test-access-key"
-SECRET_KEY = "test-secret-key"  # noqa: S105 - moto accepts any credentials
+SECRET_KEY = "test-secret-key"
 _bucket_numbers = itertools.count()
 
 
