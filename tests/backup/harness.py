@@ -81,7 +81,8 @@ class World:
 
     def produce(self, taken_at: datetime | None = None, replicate: bool = True) -> Produced:
         primary = Destination(self.client(PRIMARY), self.primary_bucket, PREFIX, PRIMARY)
-        replicas = [Destination(self.client(REPLICA), self.replica_bucket, PREFIX, REPLICA)] if replicate else []
+        replica = Destination(self.client(REPLICA), self.replica_bucket, PREFIX, REPLICA)
+        replicas = [replica] if replicate else []
         return dump_to_s3(self.production_dsn, "wedsync", primary, replicas, self.lines.append, taken_at)
 
     def run(self, **overrides: Any) -> RunReport:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from backup.runner import COULD_NOT_RUN, FAILED, VERIFIED
-from backup.settings import RegionSettings, S3Settings
 from backup.sources.logical import LogicalS3Source
 
 from ..support.polling import wait_until
@@ -30,7 +29,8 @@ def test_s3_down_exits_2_and_records_the_checks_as_not_run(world: World) -> None
     assert set(verdicts(result.stdout).values()) == {"ERROR"}
     rows = world.audit_rows()
     # everything S3 was needed for is "not run"; WAL archiving on production could still be judged
-    assert rows and {r["verification_status"] for r in rows if not r["backup_id"].startswith("wal:")} == {"error"}
+    s3_rows = [r for r in rows if not r["backup_id"].startswith("wal:")]
+    assert s3_rows and {r["verification_status"] for r in s3_rows} == {"error"}
     inventory = [r for r in rows if r["check_type"] == "inventory"]
     assert {r["region"] for r in inventory} == {PRIMARY, REPLICA}
     assert all("S3 unreachable" in r["error_detail"] for r in inventory)
@@ -40,8 +40,8 @@ def test_retention_policy_violations_are_reported_never_acted_on(world: World) -
     now = datetime.now(UTC)
     for days in (0, 1, 3, 60):  # gaps on days 2, 4-6, and one far too old
         world.produce(taken_at=now - timedelta(days=days, minutes=5), replicate=False)
-    report = world.run(checks=["retention"], s3={"replica": None}, retention={"daily": 7, "weekly": 4, "min_count": 7,
-                                                        "max_age_days": 35})
+    shipped_policy = {"daily": 7, "weekly": 4, "min_count": 7, "max_age_days": 35}
+    report = world.run(checks=["retention"], s3={"replica": None}, retention=shipped_policy)
     assert report.exit_code == FAILED
     problems = [f.detail for f in by_check(report)["retention"].findings if f.region == PRIMARY]
     assert any(p and p.startswith("4 backups, the policy keeps at least 7") for p in problems)
@@ -64,8 +64,8 @@ def test_discovery_pages_past_1000_objects_newest_first(world: World) -> None:
 
     with ThreadPoolExecutor(8) as pool:  # 1,010 objects: two pages of ListObjectsV2
         list(pool.map(upload, range(505)))
-    source = LogicalS3Source(RegionSettings(**world.region(PRIMARY, world.primary_bucket)),  # type: ignore[arg-type]
-                             S3Settings(primary=RegionSettings(**world.region(PRIMARY, world.primary_bucket))))  # type: ignore[arg-type]
+    settings = world.settings()
+    source = LogicalS3Source(settings.s3.primary, settings.s3)
     lines: list[str] = []
     backups = source.list_backups(lines.append)
     assert len(backups) == 505
@@ -86,7 +86,8 @@ def test_a_backup_without_a_recorded_checksum_is_a_finding_not_a_crash(world: Wo
     assert inventory["wedsync-20261201T020000Z"].detail == "no recorded checksum for 1 object(s)"
     assert inventory["wedsync-20261130T020000Z"].status.value == "passed"
     integrity = {f.backup_id: f for f in by_check(report)["integrity"].findings}
-    assert integrity["wedsync-20261201T020000Z"].detail == "no recorded checksum: the object cannot be verified"
+    assert integrity["wedsync-20261201T020000Z"].detail == (
+        "no recorded checksum: the object cannot be verified")
     assert integrity["wedsync-20261130T020000Z"].status.value == "passed"
     assert integrity["wedsync-20261130T020000Z"].data["checksum_source"] == "metadata"
 
@@ -149,10 +150,10 @@ def test_check_config_masks_secrets_and_names_every_bad_key(world: World) -> Non
     assert good.returncode == 0, good.stderr
     assert SECRET_KEY not in good.stdout and "hunter2" not in good.stdout
     assert '"secret_access_key": "***"' in good.stdout and "u:***@db" in good.stdout
+    env = {"PATH": "/usr/bin", "BACKUP_VERIFY_S3__PRIMARY__REGION": "x",
+           "BACKUP_VERIFY_S3__PRIMARY__SECRET_ACCESS_KEY": "", "BACKUP_VERIFY_BOGUS": "1"}
     bad = subprocess.run([sys.executable, "-m", "backup", "check-config"], capture_output=True, text=True,
-                         cwd=REPO, timeout=60, env={"PATH": "/usr/bin", "BACKUP_VERIFY_S3__PRIMARY__REGION": "x",
-                                                    "BACKUP_VERIFY_S3__PRIMARY__SECRET_ACCESS_KEY": "",
-                                                    "BACKUP_VERIFY_BOGUS": "1"})
+                         cwd=REPO, timeout=60, env=env)
     assert bad.returncode == COULD_NOT_RUN
     for key in ("s3.primary.bucket: Field required", "s3.primary.secret_access_key: must not be empty",
                 "production: Field required", "scratch: Field required", "BACKUP_VERIFY_BOGUS: unknown"):
