@@ -43,6 +43,9 @@ HEADLINE = (
     "dbhealth_guests_today",
     "dbhealth_next_wedding_day_timestamp_seconds",
     "dbhealth_wedding_override_expiry_timestamp_seconds",
+    "dbhealth_backup_verified",
+    "dbhealth_backup_last_verification_timestamp_seconds",
+    "dbhealth_backup_restore_duration_seconds",
 )
 
 

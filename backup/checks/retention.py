@@ -68,8 +68,8 @@ def run(ctx: RunContext) -> CheckOutcome:
         policy_data = policy.model_dump()
         if not problems:
             findings.append(Finding(check=CHECK, status=Status.PASSED, region=source.region,
-                                    backup_id=backups[0].backup_id, data={"backups": len(backups),
-                                                                          "policy": policy_data}))
+                                    backup_id=backups[0].backup_id if backups else "-",
+                                    data={"backups": len(backups), "policy": policy_data}))
             parts.append(f"{source.region}: {len(backups)} backups keep the policy")
         for problem in problems:
             findings.append(Finding(check=CHECK, status=Status.FAILED, region=source.region,

@@ -9,6 +9,7 @@
     dbhealth_backup_restore_duration_seconds 312.4
     dbhealth_backup_restore_phase_seconds{phase="restore_data"} 201.7
     dbhealth_backup_last_verification_timestamp_seconds 1.7649e+09
+    dbhealth_backup_verified 1                  (min of the successes: for /health/full)
 
 The rows are written by ``dbhealth-backup-verify`` (docs/backup.md). Per check, the
 newest run that ran it decides: success is 1 only when every row of that run for
@@ -113,6 +114,10 @@ class BackupCollector:
             elif kind == "last_run":
                 last_run = seconds(value)
         out: list[Metric] = list(by_kind.values())
+        if success.samples:  # the one number /health/full shows: is everything verified?
+            out.append(GaugeMetricFamily("dbhealth_backup_verified",
+                                         "1 when the last run of every check passed.",
+                                         value=min(s.value for s in success.samples)))
         if restore is not None:
             out.append(GaugeMetricFamily("dbhealth_backup_restore_duration_seconds",
                                          "RTO of the last successful restore drill: download, restore "

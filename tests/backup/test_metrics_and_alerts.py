@@ -15,7 +15,7 @@ from exporter.settings import load_settings as exporter_settings
 
 from ..rules.alert_cases import CASES, MINUTES, Fire, series
 from ..rules.promtool_suite import RULES_FILE, expected, run_promtool_test
-from ..support.scrape import Samples, promtool_problems, scrape
+from ..support.scrape import Samples, get_json, promtool_problems, scrape
 from .harness import PRIMARY, REPLICA, World
 
 CHECKS = ("inventory", "integrity", "cross_region", "restore", "completeness", "freshness", "retention")
@@ -74,6 +74,8 @@ def test_verified_then_corrupted_shows_on_the_next_scrape(world: World, exporter
     assert (samples.value("dbhealth_backup_restore_duration_seconds") or 0) > 0
     assert (samples.value("dbhealth_backup_restore_phase_seconds", phase="restore_data") or 0) > 0
     assert samples.value("dbhealth_collector_success", collector="backup") == 1
+    status, health = get_json(exporter_for + "/health/full")
+    assert status == 200 and health["metrics"]["dbhealth_backup_verified"] == 1
 
     data = bytearray(world.get(produced.key))
     data[-100] ^= 0x40
@@ -84,6 +86,7 @@ def test_verified_then_corrupted_shows_on_the_next_scrape(world: World, exporter
     assert after.value("dbhealth_backup_verification_success", check="integrity") == 0
     assert after.value("dbhealth_backup_verification_findings", check="integrity") == 1
     assert after.value("dbhealth_backup_verification_success", check="restore") == 1  # older run's verdict
+    assert get_json(exporter_for + "/health/full")[1]["metrics"]["dbhealth_backup_verified"] == 0
     _assert_alert(after, "DBHealthBackupVerificationFailed", Path(world.tmp), fires=True)
 
 
