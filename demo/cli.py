@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--rate", type=float, default=LoadPlan.rate_per_client)
     ld.add_argument("--idle", type=int, default=LoadPlan.idle_sessions)
     ld.add_argument("--idle-in-transaction", type=int, default=LoadPlan.idle_in_transaction_sessions)
+    bk = sub.add_parser("backup", help="pg_dump the demo database into the local S3, both regions, "
+                                       "with SHA-256 sidecars")
+    bk.add_argument("--s3-endpoint", default=None, help="S3 endpoint (default: the demo's local S3)")
     sub.add_parser("up", help="start the whole demo system in the background (seeds if needed)")
     sub.add_parser("down", help="stop everything 'up' started")
     sub.add_parser("status", help="which demo processes are running")
@@ -54,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sinks":
         from .sinks import main as sinks_main
         return sinks_main(["--sms-port", str(args.sms_port), "--smtp-port", str(args.smtp_port)])
+    if args.command == "backup":
+        from . import backups
+        try:
+            key = backups.take_backup(args.dsn, print, args.s3_endpoint or backups.S3_URL)
+        except Exception as exc:  # S3 or the database unreachable: say which, exit 2
+            print(f"demo: backup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+        print(f"demo: backup {key} in {', '.join(backups.REGIONS.values())}")
+        return 0
     if args.command in ("up", "down", "status"):
         from . import stack
         return int(getattr(stack, args.command)())

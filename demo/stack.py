@@ -26,6 +26,7 @@ import psycopg
 
 from exporter.migrate import migrate
 
+from . import backups
 from .cluster import LocalCluster
 from .seed import SeedScale, apply_schema, is_seeded, seed
 
@@ -62,6 +63,7 @@ def prepare_database(progress: Progress) -> str:
         cluster.initdb()
     if not cluster.is_running():
         cluster.start()
+    backups.enable_wal_archiving(cluster, progress)
     dsn = cluster.dsn("wedsync")
     with cluster.connect() as admin:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'wedsync'").fetchone():
@@ -106,6 +108,7 @@ def services(dsn: str) -> list[Service]:
         Service("load", [_bin("dbhealth-demo"), "--dsn", dsn, "load", "--duration", "86400",
                          "--clients", "3", "--rate", "3"]),
     ]
+    found.append(Service("s3", backups.s3_argv(), url=f"{backups.S3_URL}/"))
     rule_files = sorted(str(p) for p in Path("rules").glob("*.rules.yml"))
     if shutil.which("prometheus"):
         config = ROOT / "prometheus.yml"
@@ -182,6 +185,7 @@ def up(progress: Progress = print) -> int:
         (ROOT / "pids.json").write_text(json.dumps(pids))
         ready = "" if service.url is None or _wait(service.url) else " (not ready yet, see log)"
         progress(f"demo: started {service.name} (pid {proc.pid}){ready}")
+    backups.after_up(dsn, progress)
     _summary(dsn, progress)
     return 0
 
@@ -194,7 +198,8 @@ def _summary(dsn: str, progress: Progress) -> None:
         progress(f"demo: exporter not answering yet: {exc}")
         lines = []
     keys = ("dbhealth_up ", "dbhealth_connection_utilization_ratio ", "dbhealth_wedding_day_mode ",
-            "dbhealth_weddings_today ", "dbhealth_vendors_booked_today ", "dbhealth_collection_")
+            "dbhealth_weddings_today ", "dbhealth_vendors_booked_today ", "dbhealth_collection_",
+            "dbhealth_backup_verification_success", "dbhealth_backup_restore_duration_seconds ")
     progress("\n".join([
         "", "dbhealth demo is running:",
         f"  metrics            http://{EXPORTER}/metrics",
@@ -205,6 +210,8 @@ def _summary(dsn: str, progress: Progress) -> None:
         f"  alertmanager       http://{ALERTMANAGER}/",
         f"  receiver           http://{RECEIVER}/healthz   http://{RECEIVER}/metrics",
         f"  SMS / email sent   {ROOT}/sinks.log (local stand-ins for Twilio and SMTP)",
+        f"  backups            {backups.S3_URL} (local S3, two regions); verify again with "
+        f"dbhealth-backup-verify --config.file {ROOT}/backup-verify.yml",
         f"  demo database      {dsn}",
         f"  logs               {ROOT}/*.log",
         "  stop with          .venv/bin/dbhealth-demo down", "",
@@ -218,6 +225,7 @@ def down(progress: Progress = print) -> int:
             os.killpg(pid, signal.SIGTERM)
             progress(f"demo: stopped {name}")
     (ROOT / "pids.json").unlink(missing_ok=True)
+    backups.stop_scratch(progress)
     cluster = LocalCluster(ROOT / "pg", PG_PORT)
     if cluster.initialized and cluster.is_running():
         cluster.stop()
