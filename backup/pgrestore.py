@@ -26,7 +26,10 @@ from .sanitize import sanitize
 
 # "3365; 0 16388 TABLE DATA public guests postgres"
 _TOC_LINE = re.compile(r"^(\d+);\s+\d+\s+\d+\s+(.+)$")
-_ITEM = re.compile(r"(?:processing|finished) item (\d+)\b")
+_ITEM = re.compile(r"(?:processing|finished) item (\d+)\b")  # -j N (and its serial pre-data)
+# -j 1 names no items: "creating INDEX \"public.x\"", "processing data for table \"public.guests\""
+_SERIAL = re.compile(r"^pg_restore: (?:(?:creating|executing) ([A-Z][A-Z ]*?) \"|"
+                     r"(processing data for table) |executing (SEQUENCE SET) )")
 _POST_DATA = ("INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLICY",
               "MATERIALIZED VIEW DATA", "EVENT TRIGGER", "STATISTICS")
 
@@ -49,6 +52,22 @@ _KINDS = sorted(["TABLE DATA", "SEQUENCE SET", "SEQUENCE OWNED BY", "FK CONSTRAI
                  "TABLE", "SEQUENCE", "INDEX", "CONSTRAINT", "TRIGGER", "RULE", "POLICY",
                  "VIEW", "FUNCTION", "EXTENSION", "COMMENT", "SCHEMA", "TYPE", "DEFAULT",
                  "STATISTICS", "ACL", "DOMAIN", "AGGREGATE", "PROCEDURE"], key=len, reverse=True)
+
+
+def phase_of_kind(kind: str) -> str:
+    return TocEntry(0, kind, ()).phase
+
+
+def classify(line: str, phase_of_item: dict[int, str], parallel: bool) -> tuple[int | None, str | None]:
+    """Pure: (item id or None, phase or None) for one line of ``pg_restore --verbose``."""
+    item = _ITEM.search(line)
+    if item and int(item.group(1)) in phase_of_item:
+        return int(item.group(1)), phase_of_item[int(item.group(1))]
+    serial = None if parallel else _SERIAL.match(line)
+    if serial:
+        kind = serial.group(1) or ("TABLE DATA" if serial.group(2) else "SEQUENCE SET")
+        return None, phase_of_kind(kind)
+    return None, None
 
 
 def parse_toc(listing: str) -> list[TocEntry]:
@@ -89,6 +108,7 @@ def restore(archive: Path, dsn: str, *, jobs: int, bindir: str | None, timeout: 
     started = time.monotonic()
     phase_started = {"pre-data": started}
     done: set[int] = set()
+    parallel = False
     errors: list[str] = []
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=env, start_new_session=True)
@@ -105,17 +125,18 @@ def restore(archive: Path, dsn: str, *, jobs: int, bindir: str | None, timeout: 
         for line in proc.stderr:
             if "error:" in line or line.startswith(("ERROR", "DETAIL", "CONTEXT")) or errors:
                 errors.append(line)
-            item = _ITEM.search(line)
-            if item and int(item.group(1)) in phase_of:
-                current = phase_of[int(item.group(1))]
-                done.add(int(item.group(1)))
-                phase_started.setdefault(current, time.monotonic())
-                progress(f"restore: {len(done)}/{len(toc)} items, {current}")
+            parallel = parallel or bool(_ITEM.search(line))
+            item, phase = classify(line, phase_of, parallel)
+            if phase is None:
+                continue
+            done.add(item if item is not None else -len(done) - 1)
+            phase_started.setdefault(phase, time.monotonic())
+            progress(f"restore: {min(len(done), len(toc))}/{len(toc)} items, {phase}")
         code = proc.wait()
     finally:
         watchdog.cancel()
     ended = time.monotonic()
-    progress(f"restore: {len(done)}/{len(toc)} items, pg_restore exited {code}", final=True)
+    progress(f"restore: {min(len(done), len(toc))}/{len(toc)} items, pg_restore exited {code}", final=True)
     if timed_out.is_set():
         raise RestoreFailed(f"pg_restore did not finish within drill.timeout_seconds ({timeout:.0f}s)")
     if code != 0:

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
+# One botocore session for every client: each session parses the S3 service model again
+# (about 13 MiB a time), and the verifier's memory budget is 100 MiB.
+_SESSION = boto3.session.Session()
+
+
 def make_client(region: RegionSettings, s3: S3Settings) -> S3Client:
     config = Config(
         region_name=region.region,
@@ -33,7 +38,7 @@ def make_client(region: RegionSettings, s3: S3Settings) -> S3Client:
         request_checksum_calculation="when_required",
     )
     verify: bool | str = region.ca_bundle or region.verify_tls
-    client: S3Client = boto3.session.Session().client(
+    client: S3Client = _SESSION.client(
         "s3",
         endpoint_url=region.endpoint_url,
         aws_access_key_id=region.access_key_id,

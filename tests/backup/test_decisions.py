@@ -18,7 +18,7 @@ from backup.errors import ConfigError, RestoreRefused
 from backup.hashing import Digest
 from backup.loader import load_settings, mask_url
 from backup.model import Backup, RecordedChecksum, Status
-from backup.pgrestore import catalog_names, parse_toc
+from backup.pgrestore import catalog_names, classify, parse_toc
 from backup.runner import exit_code
 from backup.sanitize import sanitize
 from backup.schedule import next_run
@@ -200,6 +200,16 @@ def test_archive_toc_names_are_catalog_names() -> None:
         (216, "TABLE", "pre-data"), (3365, "TABLE DATA", "data"), (3217, "CONSTRAINT", "post-data"),
         (3215, "INDEX", "post-data")]
     assert {"guests", "guests_pkey", "guests_email_idx", "public"} <= catalog_names(toc)
+    items = {e.item: e.phase for e in toc}
+    # -j 2 names its items; -j 1 only says what it creates
+    assert classify("pg_restore: finished item 3365 TABLE DATA guests", items, True) == (3365, "data")
+    assert classify('pg_restore: creating INDEX "public.guests_email_idx"', items, True) == (None, None)
+    index_line = 'pg_restore: creating INDEX "public.guests_email_idx"'
+    assert classify(index_line, items, False) == (None, "post-data")
+    assert classify('pg_restore: creating TABLE "public.guests"', items, False) == (None, "pre-data")
+    assert classify('pg_restore: processing data for table "public.guests"', items, False) == (None, "data")
+    assert classify("pg_restore: executing SEQUENCE SET guests_id_seq", items, False) == (None, "data")
+    assert classify("pg_restore: connecting to database for restore", items, False) == (None, None)
 
 
 def test_sidecar_and_backup_time() -> None:
