@@ -1,11 +1,12 @@
 """Freshness / RPO: the newest *verified* backup per region, and WAL archiving on production.
 
 A backup counts as verified in a region when nothing this run checked about it there
-failed (integrity; on the drilled region also restore and completeness), or, when
-integrity was not run this time, when its latest integrity verdict in the audit
-table passed. WAL archiving is read from ``pg_stat_archiver``: archiving that
-fails now, or that is older than the RPO while WAL is waiting, fails the check; an
-idle server with nothing waiting has an RPO of zero however old its last archive.
+failed (integrity; on the drilled region also restore and completeness) and its
+integrity passed, in this run or, for backups this run did not hash
+(``integrity.backups: newest``, ``--check freshness``), in the latest earlier one.
+WAL archiving is read from ``pg_stat_archiver``: archiving that fails now, or that is
+older than the RPO while WAL is waiting, fails the check; an idle server with nothing
+waiting has an RPO of zero however old its last archive.
 """
 
 from __future__ import annotations
@@ -84,12 +85,13 @@ def read_archiver(dsn: str, timeout: float) -> Archiver:
     return Archiver(*row)
 
 
-def _verdicts(ctx: RunContext, role: str, region: str) -> dict[str, Status]:
-    if "integrity" in ctx.settings.checks:
-        return {b: s for (b, r), s in ctx.verdicts.items() if r == region}
+def _verdicts(ctx: RunContext, region: str) -> dict[str, Status]:
+    """Earlier runs' integrity verdicts, overlaid with everything this run found."""
     from ..audit import latest_verdicts
 
-    return latest_verdicts(ctx.settings.audit_url, "integrity", region)
+    verdicts = latest_verdicts(ctx.settings.audit_url, "integrity", region)
+    verdicts.update({b: s for (b, r), s in ctx.verdicts.items() if r == region})
+    return verdicts
 
 
 def run(ctx: RunContext) -> CheckOutcome:
@@ -105,7 +107,7 @@ def run(ctx: RunContext) -> CheckOutcome:
             continue
         region = ctx.sources[role].region
         backups = ctx.inventory.backups.get(role, [])
-        newest = newest_verified(backups, _verdicts(ctx, role, region))
+        newest = newest_verified(backups, _verdicts(ctx, region))
         status, sentence = backup_age(newest, ctx.now, max_age)
         base = Finding.about(CHECK, status, newest) if newest else Finding(
             check=CHECK, status=status, region=region)
