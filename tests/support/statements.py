@@ -19,7 +19,7 @@ from .postgres import PostgresServer
 from .scrape import Samples
 
 ONLY_STATEMENTS = {"activity": False, "database": False, "replication": False, "archiver": False,
-                   "tables": False, "wedding": False, "statements": True}
+                   "tables": False, "wedding": False, "backup": False, "statements": True}
 
 _templates: dict[int, str] = {}
 _lock = threading.Lock()
