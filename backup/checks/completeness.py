@@ -105,6 +105,9 @@ def check(ctx: RunContext, backup: Backup, copy_dsn: str) -> list[Finding]:
     """Compare the restored copy at ``copy_dsn`` with production; one finding per table and orphan query."""
     s = ctx.settings
     base = Finding.about(CHECK, Status.PASSED, backup)
+    if not s.completeness.tables and not s.completeness.orphans:
+        return [replace_status(base, Status.ERROR,
+                               "no completeness.tables or completeness.orphans configured")]
     age_hours = (ctx.now - backup.taken_at).total_seconds() / 3600
     try:
         prod = connect(s.production.url, s.production.connect_timeout_seconds, read_only=True,

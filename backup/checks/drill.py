@@ -148,14 +148,15 @@ def _outcomes(ctx: RunContext, restore: list[Finding], checks: list[Finding], wi
               started: float, summary: str) -> list[CheckOutcome]:
     ctx.record(restore + checks)
     outcomes = [CheckOutcome(CHECK, restore, summary, time.monotonic() - started)]
-    if with_completeness:
-        if not checks:
-            why = restore[0].detail or "the restore did not complete"
-            checks = [replace(restore[0], check=completeness.CHECK, status=Status.ERROR,
-                              detail=f"not run: {why}", duration_seconds=None, data={})]
+    if not with_completeness:
+        return outcomes
+    if checks:
         bad = [f for f in checks if f.status != Status.PASSED]
         text = (f"{len(checks) - len(bad)}/{len(checks)} checks pass"
-                + "".join(f"; {f.detail}" for f in bad[:4])) if checks[0].status != Status.ERROR or \
-            len(checks) > 1 else str(checks[0].detail)
-        outcomes.append(CheckOutcome(completeness.CHECK, checks, text))
+                + "".join(f"; {f.detail}" for f in bad[:4]))
+    else:  # nothing restored, nothing to compare
+        text = f"not run: {restore[0].detail or 'the backup did not restore'}"
+        checks = [replace(restore[0], check=completeness.CHECK, status=Status.ERROR, detail=text,
+                          duration_seconds=None, data={})]
+    outcomes.append(CheckOutcome(completeness.CHECK, checks, text))
     return outcomes
