@@ -106,7 +106,8 @@ def restore(archive: Path, dsn: str, *, jobs: int, bindir: str | None, timeout: 
             "--dbname", dsn_without_secrets(dsn), str(archive)]
     env = {**os.environ, **libpq_env(dsn)}
     started = time.monotonic()
-    phase_started = {"pre-data": started}
+    first: dict[str, float] = {}
+    last_done: dict[str, float] = {}
     done: set[int] = set()
     parallel = False
     errors: list[str] = []
@@ -130,7 +131,9 @@ def restore(archive: Path, dsn: str, *, jobs: int, bindir: str | None, timeout: 
             if phase is None:
                 continue
             done.add(item if item is not None else -len(done) - 1)
-            phase_started.setdefault(phase, time.monotonic())
+            first.setdefault(phase, time.monotonic())
+            if "finished item" in line:
+                last_done[phase] = time.monotonic()
             progress(f"restore: {min(len(done), len(toc))}/{len(toc)} items, {phase}")
         code = proc.wait()
     finally:
@@ -141,14 +144,23 @@ def restore(archive: Path, dsn: str, *, jobs: int, bindir: str | None, timeout: 
         raise RestoreFailed(f"pg_restore did not finish within drill.timeout_seconds ({timeout:.0f}s)")
     if code != 0:
         raise RestoreFailed(f"pg_restore exited {code}: {sanitize(''.join(errors), names)}")
-    return _phase_seconds(phase_started, ended)
+    return phase_seconds(started, ended, first, last_done)
 
 
-def _phase_seconds(starts: dict[str, float], ended: float) -> dict[str, float]:
-    order = [p for p in ("pre-data", "data", "post-data") if p in starts]
-    bounds = [starts[p] for p in order] + [ended]
-    return {f"restore_{p.replace('-', '_')}": round(bounds[i + 1] - bounds[i], 3)
-            for i, p in enumerate(order)}
+def phase_seconds(started: float, ended: float, first: dict[str, float],
+                  last_done: dict[str, float]) -> dict[str, float]:
+    """Pure: pre-data until the first data item; data until the last one finished (``-j N``
+    says when) or the first post-data item (``-j 1``); post-data is the tail after the data,
+    the index builds still running when every table is loaded."""
+    pre_end = first.get("data", first.get("post-data", ended))
+    out = {"restore_pre_data": pre_end - started}
+    if "data" in first:
+        data_end = max(last_done.get("data", first.get("post-data", ended)), first["data"])
+        out["restore_data"] = data_end - first["data"]
+        out["restore_post_data"] = ended - data_end
+    elif "post-data" in first:
+        out["restore_post_data"] = ended - pre_end
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def dsn_without_secrets(dsn: str) -> str:

@@ -18,7 +18,7 @@ from backup.errors import ConfigError, RestoreRefused
 from backup.hashing import Digest
 from backup.loader import load_settings, mask_url
 from backup.model import Backup, RecordedChecksum, Status
-from backup.pgrestore import catalog_names, classify, parse_toc
+from backup.pgrestore import catalog_names, classify, parse_toc, phase_seconds
 from backup.runner import exit_code
 from backup.sanitize import sanitize
 from backup.schedule import next_run
@@ -210,6 +210,17 @@ def test_archive_toc_names_are_catalog_names() -> None:
     assert classify('pg_restore: processing data for table "public.guests"', items, False) == (None, "data")
     assert classify("pg_restore: executing SEQUENCE SET guests_id_seq", items, False) == (None, "data")
     assert classify("pg_restore: connecting to database for restore", items, False) == (None, None)
+
+
+def test_restore_phases_serial_and_parallel() -> None:
+    # -j 1: one item after the other, the data phase ends where post-data begins
+    assert phase_seconds(0, 20, {"pre-data": 0.1, "data": 2, "post-data": 14}, {}) == {
+        "restore_pre_data": 2, "restore_data": 12, "restore_post_data": 6}
+    # -j 2: index builds overlap the last tables; post-data is the tail after the last table finished
+    first, finished = {"pre-data": 0.1, "data": 2, "post-data": 2.5}, {"data": 15, "post-data": 20}
+    assert phase_seconds(0, 20, first, finished) == {
+        "restore_pre_data": 2, "restore_data": 13, "restore_post_data": 5}
+    assert phase_seconds(0, 3, {"pre-data": 0.1}, {}) == {"restore_pre_data": 3}
 
 
 def test_sidecar_and_backup_time() -> None:
