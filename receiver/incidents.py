@@ -13,7 +13,13 @@ from typing import Any
 from . import audit, lifecycle
 from .db import Connection
 from .lifecycle import Action, Incident
-from .messages import Escalation, enqueue_resolved, enqueue_tier, enqueue_vendors_resolved
+from .messages import (
+    Escalation,
+    enqueue_resolved,
+    enqueue_status_update,
+    enqueue_tier,
+    enqueue_vendors_resolved,
+)
 from .webhook import Alert
 
 log = logging.getLogger(__name__)
@@ -117,6 +123,9 @@ def apply(conn: Connection, ctx: Escalation, incident: Incident, actions: list[A
             log.warning("incident %s: nobody in tier %s could be reached; next tier now",
                         incident.id, action.after_tier)
             count("brought_forward", cur.rowcount)
+        elif isinstance(action, lifecycle.UpdateStatusPage):
+            count("status_page_updates", enqueue_status_update(conn, ctx, incident,
+                                                               action.status))
         elif isinstance(action, lifecycle.NobodyReached):
             audit.record(conn, "escalation.nobody_reached", incident_id=incident.id,
                          tier=action.tier)

@@ -123,7 +123,7 @@ def _resolve_members(conn: Connection, ctx: Escalation, alert_ids: list[int],
             " ON a.id = m.alert_id WHERE m.incident_id = %s AND a.status = 'firing'",
             (incident_id,)).fetchone()
         if still is not None and still[0] == 0:
-            done = apply(conn, ctx, incident, lifecycle.on_resolved(incident))
+            done = apply(conn, ctx, incident, lifecycle.on_resolved(incident, ctx.policy))
             if done:
                 trail.add("incident.resolved", incident_id=incident_id, **done)
 

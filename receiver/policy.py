@@ -135,6 +135,33 @@ class Vendors(_Model):
         return value
 
 
+class StatusPage(_Model):
+    """The public status page (``/status``, ``/status.json``): customer words only.
+
+    An incident's text is ``messages[alertname]``, else the alert's
+    ``customer_message`` annotation, else ``default_message``. With ``webhook_url``
+    set, each change (a customer-impacting incident opens or resolves) is also
+    pushed there through the outbound webhook channel, the body rendered from the
+    ``status_webhook`` template (a Statuspage-style component update by default).
+    """
+
+    title: str = "WedSync status"
+    messages: dict[str, str] = Field(default_factory=dict)
+    default_message: str = ("Some parts of WedSync may be slow or unavailable. "
+                            "Our engineers are working on it.")
+    show_resolved_seconds: float = Field(default=86400.0, ge=0, le=30 * 86400)
+    cache_seconds: float = Field(default=10.0, ge=0, le=300,
+                                 description="one database query per this many seconds")
+    webhook_url: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 def _default_levels() -> dict[Level, LevelRule]:
     return {
         "emergency": LevelRule(tiers=10, channels=["sms", "email", "webhook"]),
@@ -153,6 +180,7 @@ class Policy(_Model):
     levels: dict[Level, LevelRule] = Field(default_factory=_default_levels)
     delivery: Delivery = Delivery()
     vendors: Vendors = Vendors()
+    status_page: StatusPage = StatusPage()
     templates: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("timezone")

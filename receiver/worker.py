@@ -42,7 +42,7 @@ from .delivery import (
 from .errors import ConfigError, DatabaseUnavailable
 from .incidents import check_tier_reachable
 from .masking import mask_recipient
-from .messages import Escalation
+from .messages import escalation_for
 from .outbox import (
     Claimed,
     claim,
@@ -54,7 +54,6 @@ from .outbox import (
     recent_sends,
     record_attempt,
 )
-from .render import Templates
 from .scheduler import run_due_step
 from .settings import Settings, load_settings
 
@@ -66,7 +65,7 @@ class Worker:
     def __init__(self, settings: Settings, database: ReceiverDB | None = None):
         self.settings = settings
         self.db = database or ReceiverDB(settings, role="receiver-worker")
-        self.ctx = Escalation(settings.policy, Templates(settings.policy.templates))
+        self.ctx = escalation_for(settings)
         self.channels = Channels(settings)
         self.wake = {channel: threading.Event() for channel in CHANNELS}
 

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   redis-server                                           # L2 scrape cache
   prometheus prometheus-alertmanager                     # promtool, amtool, alertmanager
   prometheus-postgres-exporter                           # the rival, for side-by-side benchmarks
+  chromium chromium-driver                               # the phone-page browser test
 )
 
 missing=()

@@ -78,9 +78,9 @@ def test_ack_stops_our_people_resolve_stops_everything_and_tells_everyone() -> N
     assert lc.on_ack(acked, "bob") == []  # idempotent
     expected = [lc.SetState("resolved"), lc.CancelPending(("tier", "vendors")),
                 lc.TellPagedResolved(), lc.TellVendorsResolved()]
-    assert lc.on_resolved(OPEN) == expected
-    assert lc.on_resolved(acked) == expected
-    assert lc.on_resolved(lc.Incident(7, "resolved", "critical", False, False)) == []
+    assert lc.on_resolved(OPEN, POLICY) == expected
+    assert lc.on_resolved(acked, POLICY) == expected
+    assert lc.on_resolved(lc.Incident(7, "resolved", "critical", False, False), POLICY) == []
 
 
 def test_an_unreachable_tier_brings_the_next_one_forward_or_says_nobody() -> None:
@@ -132,3 +132,15 @@ def test_backoff_rate_limit_and_retry_after_parsing() -> None:
     assert parse_retry_after("Sat, 06 Jun 2026 12:01:00 GMT", NOW) == 60.0
     assert parse_retry_after("soon", NOW) is None
     assert parse_retry_after(None, NOW) is None
+
+
+def test_the_external_status_page_is_told_only_of_customer_impact_when_configured() -> None:
+    pushing = Policy.model_validate(make_policy(status_page={"webhook_url": "https://s.example"}))
+    hit = lc.Incident(8, "open", "critical", wedding_day=False, customer_impact=True)
+    assert lc.UpdateStatusPage("disrupted") in lc.on_open(hit, pushing, at(0))
+    assert lc.UpdateStatusPage("disrupted") not in lc.on_open(hit, POLICY, at(0))
+    assert not any(isinstance(a, lc.UpdateStatusPage) for a in lc.on_open(OPEN, pushing, at(0)))
+    assert lc.on_resolved(hit, pushing)[-1] == lc.UpdateStatusPage("operational")
+    assert lc.UpdateStatusPage("disrupted") in lc.on_alerts_joined(
+        OPEN, "critical", False, True, pushing, at(5))
+    assert lc.on_alerts_joined(hit, "critical", False, True, pushing, at(5)) == []

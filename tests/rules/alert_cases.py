@@ -232,6 +232,16 @@ CASES: list[AlertCase] = [
         Flip(8, "8", (Fire(W, "5"),), (Fire(W, "2.5"),)),
         labels={"datname": "wedsync"}, impact={W: "customer"}),
     AlertCase(
+        "DBHealthReceiverAuthFailuresSpike", "receiver-auth-failures",
+        increase("dbhealth_receiver_auth_failures_total", 5, route="/api/v1/alerts"),
+        "{value} refused requests to the receiver in 5 minutes (limit {threshold})",
+        "The alert receiver refused {value} requests for missing or wrong credentials "
+        "(Alertmanager token, read token, signed links, Twilio signatures) in the last 5 "
+        "minutes (limit {threshold}). Someone may be guessing tokens or forging links.",
+        [normal(16, "16"), normal(30, "30", Fire(W, "20")), wedding(8, "8"),
+         wedding(16, "16", Fire(W, "10")), absent(16, "16", Fire(W, "10"))],
+        Flip(30, "30", (Fire(W, "20"),), (Fire(W, "10"),)), team="platform"),
+    AlertCase(
         "DBHealthCacheHitRatioLow", "cache-hit-ratio-low",
         counter_pair("dbhealth_blocks_hit_total", "dbhealth_blocks_read_total", 60000,
                      datname="wedsync"),
