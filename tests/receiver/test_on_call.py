@@ -77,7 +77,7 @@ def test_the_page_link_shows_the_incident_and_only_the_button_acknowledges(
     assert shown.status_code == 200 and shown.mimetype == "text/html"
     assert "Incident 1: PostgresReplicationLagHigh" in html and "wedding day" in html
     assert "Acknowledge as alice" in html and "Tier 2 (secondary) is paged at" in html
-    assert "alice by sms (tier 1): pending" in html
+    assert "alice by sms (tier 1): queued" in html
     assert shown.headers["Cache-Control"] == "no-store"
     assert shown.headers["Referrer-Policy"] == "no-referrer"
     for _ in range(3):  # previews and scanners open links: nothing changes
