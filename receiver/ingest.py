@@ -79,9 +79,11 @@ def _join(conn: Connection, ctx: Escalation, group_key: str, alerts: list[tuple[
     # twin opening it at the same moment, meets the partial unique index instead.
     row = conn.execute(
         "INSERT INTO receiver_incidents (alert_id, group_key, level, wedding_day,"
-        " customer_impact, alert_count) VALUES (%s, %s, %s, %s, %s, %s)"
+        " customer_impact, alert_count, opened_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (group_key) WHERE state <> 'resolved' DO NOTHING RETURNING id",
-        (alerts[0][0], group_key, level, wedding_day, impact, len(alerts))).fetchone()
+        # opened_at is the same instant the tier delays count from (not the server's
+        # transaction start, which a wait for a pooled connection would shift).
+        (alerts[0][0], group_key, level, wedding_day, impact, len(alerts), now)).fetchone()
     opened = row is not None
     if row is not None:
         incident = Incident(int(row[0]), "open", level, wedding_day, impact)
