@@ -105,6 +105,18 @@ class NobodyReached:
 
 
 @dataclass(frozen=True)
+class ScheduleCouples:
+    """Tell today's couples at ``due_at`` if the incident is still unresolved then."""
+
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class TellCouplesResolved:
+    """A "fixed" message to every couple who was told of this incident."""
+
+
+@dataclass(frozen=True)
 class UpdateStatusPage:
     """Push the public status to the external status page (the policy's webhook)."""
 
@@ -113,7 +125,7 @@ class UpdateStatusPage:
 
 Action = (PageTier | ScheduleTier | ScheduleVendors | SetState | RaiseLevel | CancelPending
           | FinishStep | TellPagedResolved | TellVendorsResolved | BringNextTierForward
-          | NobodyReached | UpdateStatusPage)
+          | NobodyReached | UpdateStatusPage | ScheduleCouples | TellCouplesResolved)
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,8 @@ def on_open(incident: Incident, policy: Policy, now: datetime) -> list[Action]:
         actions.append(ScheduleVendors(now))
     if incident.customer_impact and policy.status_page.webhook_url:
         actions.append(UpdateStatusPage("disrupted"))
+    if incident.customer_impact and incident.wedding_day and policy.couples.enabled:
+        actions.append(ScheduleCouples(now + timedelta(seconds=policy.couples.after_seconds)))
     return actions
 
 
@@ -172,8 +186,12 @@ def on_alerts_joined(incident: Incident, joined_level: Level, joined_wedding_day
     if (joined_customer_impact and not incident.customer_impact and policy.vendors.enabled
             and (incident.wedding_day or joined_wedding_day)):
         actions.append(ScheduleVendors(now))
-    if joined_customer_impact and not incident.customer_impact and policy.status_page.webhook_url:
+    newly_impacting = joined_customer_impact and not incident.customer_impact
+    if newly_impacting and policy.status_page.webhook_url:
         actions.append(UpdateStatusPage("disrupted"))
+    if (newly_impacting and policy.couples.enabled
+            and (incident.wedding_day or joined_wedding_day)):
+        actions.append(ScheduleCouples(now + timedelta(seconds=policy.couples.after_seconds)))
     return actions
 
 
@@ -195,8 +213,8 @@ def on_resolved(incident: Incident, policy: Policy) -> list[Action]:
     """Every alert of the group resolved: stop everything, tell those who heard of it."""
     if incident.state == "resolved":
         return []
-    actions: list[Action] = [SetState("resolved"), CancelPending(("tier", "vendors")),
-                             TellPagedResolved(), TellVendorsResolved()]
+    actions: list[Action] = [SetState("resolved"), CancelPending(("tier", "vendors", "couples")),
+                             TellPagedResolved(), TellVendorsResolved(), TellCouplesResolved()]
     if incident.customer_impact and policy.status_page.webhook_url:
         actions.append(UpdateStatusPage("operational"))
     return actions

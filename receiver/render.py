@@ -71,6 +71,27 @@ DEFAULTS: dict[str, str] = {
         "please work from your own copies of timings, guest numbers and contacts until we "
         "confirm the service is back.\n\nThe WedSync team\n"
     ),
+    "couple_sms": (
+        "WedSync: we are having technical problems today. {{ customer_message }} Your "
+        "suppliers have been told and your wedding goes ahead as planned. We will text you "
+        "when it is fixed."
+    ),
+    "couple_email_subject": "WedSync: a technical problem today",
+    "couple_email_body": (
+        "Hello {{ couple_names }},\n\nWedSync is having technical problems today. "
+        "{{ customer_message }}\n\nYour suppliers have been told, and your wedding "
+        "{% if ceremony_time != 'today' %}at {{ ceremony_time }} {% endif %}goes ahead as "
+        "planned. We will write again when it is fixed.\n\nThe WedSync team\n"
+    ),
+    "couple_resolved_sms": (
+        "WedSync: the technical problems are fixed and everything works normally again. "
+        "Have a wonderful day!"
+    ),
+    "couple_resolved_email_subject": "WedSync is working normally again",
+    "couple_resolved_email_body": (
+        "Hello,\n\nThe technical problems we told you about earlier are fixed and WedSync "
+        "works normally again.\n\nHave a wonderful day!\nThe WedSync team\n"
+    ),
     # The external status page (a Statuspage-style component update); customer words only.
     "status_webhook": (
         '{"component": {"status": {{ component_status|tojson }}, '

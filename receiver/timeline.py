@@ -64,8 +64,10 @@ def _notification(row: AuditRow) -> tuple[str, str]:
     kind, outcome = d.get("kind", "page"), row.event.split(".", 1)[1]
     to = f"{d.get('channel', '?')} to {d.get('recipient', '?')}"
     if outcome == "sent":
-        what = {"page": "delivered", "resolved": "told_resolved",
-                "vendor": "vendor_told", "vendor_resolved": "vendor_told_resolved"}.get(kind, "sent")
+        what = {"page": "delivered", "resolved": "told_resolved", "vendor": "vendor_told",
+                "vendor_resolved": "vendor_told_resolved", "couple": "couple_told",
+                "couple_resolved": "couple_told_resolved", "status": "status_page"
+                }.get(kind, "sent")
         tier = f" (tier {d['tier']})" if kind == "page" and d.get("tier") else ""
         return what, f"{kind.replace('_', ' ')} {to}{tier}"
     error = f": {d['error']}" if d.get("error") else ""
@@ -94,6 +96,10 @@ def _entry(row: AuditRow) -> tuple[str, str] | None:
         case "escalation.vendors":
             return "vendors_told", (f"{d.get('notified', 0)} of {d.get('vendors_found', 0)} "
                                     f"vendors messaged ({d.get('source', '?')} list)")
+        case "escalation.couples":
+            return "couples_told", (f"{d.get('notified', 0)} of {d.get('couples_found', 0)} "
+                                    f"couples messaged ({d.get('already_told_today', 0)} already"
+                                    f" told today; {d.get('source', '?')} list)")
         case "escalation.step_failed":
             return "failed", f"{d.get('kind')} step failed ({d.get('error')}), retrying"
         case "incident.acknowledged":
@@ -105,7 +111,8 @@ def _entry(row: AuditRow) -> tuple[str, str] | None:
 
 _ORDER = {w: i for i, w in enumerate((
     "received", "escalated", "paged", "delivered", "failed", "vendors_told", "vendor_told",
-    "acked", "resolved", "told_resolved", "vendor_told_resolved"))}
+    "couples_told", "couple_told", "status_page", "acked", "resolved", "told_resolved",
+    "vendor_told_resolved", "couple_told_resolved"))}
 
 
 def timeline(view: IncidentView) -> list[dict[str, Any]]:
@@ -166,7 +173,9 @@ def who_was_told(view: IncidentView) -> dict[str, Any]:
     vendors = {p.recipient_key for p in view.pages if p.kind == "vendor" and p.status == "sent"}
     fixed = {p.recipient_key for p in view.pages
              if p.kind == "vendor_resolved" and p.status == "sent"}
-    return {"staff": people, "vendors_told": len(vendors), "vendors_told_resolved": len(fixed)}
+    couples = {p.recipient_key for p in view.pages if p.kind == "couple" and p.status == "sent"}
+    return {"staff": people, "vendors_told": len(vendors), "vendors_told_resolved": len(fixed),
+            "couples_told": len(couples)}
 
 
 def report(view: IncidentView) -> str:

@@ -160,7 +160,8 @@ def test_incidents_are_read_with_the_read_token_only(client: FlaskClient, sql: C
     assert one is not None and one["state"] == "acknowledged"
     assert [e["what"] for e in one["timeline"]][:2] == ["received", "paged"]
     assert "acked" in [e["what"] for e in one["timeline"]]
-    assert one["told"] == {"staff": [], "vendors_told": 0, "vendors_told_resolved": 0}
+    assert one["told"] == {"staff": [], "vendors_told": 0, "vendors_told_resolved": 0,
+                           "couples_told": 0}
     assert client.get("/api/v1/incidents/99", headers=reader).status_code == 404
     report = client.get("/api/v1/incidents/1/report", headers=reader)
     text = report.get_data(as_text=True)
