@@ -294,7 +294,10 @@ CASES: list[AlertCase] = [
          absent(600, "10m 0s", Fire(C, "7m 30s")),
          normal(1200, "20m 0s", why="archive_mode off: nothing is archived, nothing to judge",
                 feed=merged(age("dbhealth_wal_archive_last_success_timestamp_seconds"),
-                            fixed({series("dbhealth_wal_archive_enabled"): f"0x{MINUTES}"})))],
+                            fixed({series("dbhealth_wal_archive_enabled"): f"0x{MINUTES}"}))),
+         normal(1200, "20m 0s", Fire(C, "15m 0s"),
+                why="archive_enabled absent: judged anyway (fail strict), never silenced",
+                feed=age("dbhealth_wal_archive_last_success_timestamp_seconds"))],
         Flip(1200, "20m 0s", (Fire(C, "15m 0s"),), (Fire(C, "7m 30s"),))),
     AlertCase(
         "DBHealthWalArchivingFailing", "wal-archiving-failing",
