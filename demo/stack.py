@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -40,6 +41,7 @@ RECEIVER = "127.0.0.1:9095"
 SMS_PORT = 9190
 SMTP_PORT = 9125
 RECEIVER_TOKEN = "demo-receiver-token"  # noqa: S105 - a local demo credential, printed on purpose
+READ_TOKEN = "demo-read-token"  # noqa: S105 - reads incidents in the demo, printed on purpose
 Progress = Callable[[str], None]
 
 
@@ -94,7 +96,22 @@ def receiver_env(dsn: str) -> dict[str, str]:
         "RECEIVER_SMS_AUTH_TOKEN": "demo-sms-token",
         "RECEIVER_SMS_FROM": "+15005550006",
         "RECEIVER_SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+        # Pages carry a signed link to the incident page; replies "ACK <id>" would reach
+        # /api/v1/sms/inbound if the SMS provider could call us (locally it cannot).
+        "RECEIVER_PUBLIC_BASE_URL": f"http://{RECEIVER}",
+        "RECEIVER_LINK_SECRET": _link_secret(),
+        "RECEIVER_READ_TOKEN": READ_TOKEN,
     }
+
+
+def _link_secret() -> str:
+    """A random link key per demo directory, kept so links in old pages still open."""
+    path = ROOT / "receiver-link-secret"
+    if not path.exists():
+        ROOT.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def services(dsn: str) -> list[Service]:
@@ -209,7 +226,11 @@ def _summary(dsn: str, progress: Progress) -> None:
         f"  prometheus         http://{PROMETHEUS}/alerts",
         f"  alertmanager       http://{ALERTMANAGER}/",
         f"  receiver           http://{RECEIVER}/healthz   http://{RECEIVER}/metrics",
-        f"  SMS / email sent   {ROOT}/sinks.log (local stand-ins for Twilio and SMTP)",
+        f"  status page        http://{RECEIVER}/status   http://{RECEIVER}/status.json",
+        f"  incidents          curl -H 'Authorization: Bearer {READ_TOKEN}' "
+        f"http://{RECEIVER}/api/v1/incidents",
+        f"  SMS / email sent   {ROOT}/sinks.log (local stand-ins for Twilio and SMTP;"
+        " each page's link opens the incident page and acknowledges it)",
         f"  backups            {backups.S3_URL} (local S3, two regions); verify again with "
         f"dbhealth-backup-verify --config.file {ROOT}/backup-verify.yml",
         f"  demo database      {dsn}",

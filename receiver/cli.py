@@ -34,14 +34,18 @@ def _bind(value: str) -> str:
 
 
 def _check_config(settings: Settings) -> int:
-    """Print the settings (secrets masked) and check the vendor query on the live database."""
-    from .vendors import describe_vendor_query
+    """Print the settings (secrets masked) and check the vendor (and couple) queries on the
+    live database; each problem names its policy key."""
+    from .vendors import COUPLES, VENDORS, describe_vendor_query
 
     print(json.dumps(settings.describe(), indent=2, default=str))
-    problems = describe_vendor_query(settings.vendor_dsn, settings.policy) \
-        if settings.policy.vendors.enabled else []
+    problems = []
+    for audience, enabled in ((VENDORS, settings.policy.vendors.enabled),
+                              (COUPLES, settings.policy.couples.enabled)):
+        if enabled:
+            problems += describe_vendor_query(settings.vendor_dsn, settings.policy, audience)
     for problem in problems:
-        print(f"vendors.query: {problem}", file=sys.stderr)
+        print(problem, file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -44,6 +44,11 @@ class Unauthorized(ReceiverError):
     code = "unauthorized"
 
 
+class Forbidden(ReceiverError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(ReceiverError):
     status = 404
     code = "not_found"

@@ -11,9 +11,16 @@ import logging
 from typing import Any
 
 from . import audit, lifecycle
+from .couples import enqueue_couples_resolved
 from .db import Connection
 from .lifecycle import Action, Incident
-from .messages import Escalation, enqueue_resolved, enqueue_tier, enqueue_vendors_resolved
+from .messages import (
+    Escalation,
+    enqueue_resolved,
+    enqueue_status_update,
+    enqueue_tier,
+    enqueue_vendors_resolved,
+)
 from .webhook import Alert
 
 log = logging.getLogger(__name__)
@@ -117,6 +124,16 @@ def apply(conn: Connection, ctx: Escalation, incident: Incident, actions: list[A
             log.warning("incident %s: nobody in tier %s could be reached; next tier now",
                         incident.id, action.after_tier)
             count("brought_forward", cur.rowcount)
+        elif isinstance(action, lifecycle.ScheduleCouples):
+            conn.execute(
+                "INSERT INTO receiver_escalation_steps (incident_id, kind, tier, due_at)"
+                " VALUES (%s, 'couples', 0, %s) ON CONFLICT (incident_id, kind, tier) DO NOTHING",
+                (incident.id, action.due_at))
+        elif isinstance(action, lifecycle.TellCouplesResolved):
+            count("couple_resolved_messages", enqueue_couples_resolved(conn, ctx, incident.id))
+        elif isinstance(action, lifecycle.UpdateStatusPage):
+            count("status_page_updates", enqueue_status_update(conn, ctx, incident,
+                                                               action.status))
         elif isinstance(action, lifecycle.NobodyReached):
             audit.record(conn, "escalation.nobody_reached", incident_id=incident.id,
                          tier=action.tier)

@@ -75,13 +75,22 @@ def _join(conn: Connection, ctx: Escalation, group_key: str, alerts: list[tuple[
         level = lifecycle.worse(level, emergency_level(alert, now, ctx.policy))
     wedding_day = any(a.wedding_day for _, a in alerts)
     impact = any(a.customer_impact for _, a in alerts)
-    # Try to open it first (the common case); a live incident of the group, or an HA
-    # twin opening it at the same moment, meets the partial unique index instead.
+    # Try to open it first (the common case), its members in the same statement; a live
+    # incident of the group, or an HA twin opening it at the same moment, meets the
+    # partial unique index instead, and the alerts join that one.
+    members = [alert_id for alert_id, _ in alerts]
     row = conn.execute(
-        "INSERT INTO receiver_incidents (alert_id, group_key, level, wedding_day,"
-        " customer_impact, alert_count) VALUES (%s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (group_key) WHERE state <> 'resolved' DO NOTHING RETURNING id",
-        (alerts[0][0], group_key, level, wedding_day, impact, len(alerts))).fetchone()
+        "WITH opened AS (INSERT INTO receiver_incidents (alert_id, group_key, level,"
+        " wedding_day, customer_impact, alert_count, opened_at)"
+        " VALUES (%(first)s, %(group)s, %(level)s, %(wedding)s, %(impact)s, %(count)s, %(now)s)"
+        " ON CONFLICT (group_key) WHERE state <> 'resolved' DO NOTHING RETURNING id),"
+        " m AS (INSERT INTO receiver_incident_alerts (incident_id, alert_id)"
+        " SELECT opened.id, unnest(%(members)s::bigint[]) FROM opened ON CONFLICT DO NOTHING)"
+        " SELECT id FROM opened",
+        # opened_at is the same instant the tier delays count from (not the server's
+        # transaction start, which a wait for a pooled connection would shift).
+        {"first": alerts[0][0], "group": group_key, "level": level, "wedding": wedding_day,
+         "impact": impact, "count": len(alerts), "now": now, "members": members}).fetchone()
     opened = row is not None
     if row is not None:
         incident = Incident(int(row[0]), "open", level, wedding_day, impact)
@@ -92,9 +101,9 @@ def _join(conn: Connection, ctx: Escalation, group_key: str, alerts: list[tuple[
         conn.execute("UPDATE receiver_incidents SET alert_count = alert_count + %s,"
                      " wedding_day = wedding_day OR %s, customer_impact = customer_impact OR %s"
                      " WHERE id = %s", (len(alerts), wedding_day, impact, incident.id))
-    conn.execute("INSERT INTO receiver_incident_alerts (incident_id, alert_id)"
-                 " SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
-                 (incident.id, [alert_id for alert_id, _ in alerts]))
+        conn.execute("INSERT INTO receiver_incident_alerts (incident_id, alert_id)"
+                     " SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+                     (incident.id, members))
     if opened:
         trail.add("incident.opened", incident_id=incident.id, alert_id=alerts[0][0],
                      level=level, wedding_day=wedding_day, alerts=len(alerts),
@@ -123,7 +132,7 @@ def _resolve_members(conn: Connection, ctx: Escalation, alert_ids: list[int],
             " ON a.id = m.alert_id WHERE m.incident_id = %s AND a.status = 'firing'",
             (incident_id,)).fetchone()
         if still is not None and still[0] == 0:
-            done = apply(conn, ctx, incident, lifecycle.on_resolved(incident))
+            done = apply(conn, ctx, incident, lifecycle.on_resolved(incident, ctx.policy))
             if done:
                 trail.add("incident.resolved", incident_id=incident_id, **done)
 
@@ -133,17 +142,17 @@ def group_key_of(hook: Webhook, alert: Alert) -> str:
     return f"group:{hook.group_key}" if hook.group_key else f"fingerprint:{alert.fingerprint}"
 
 
+_INBOX = ("INSERT INTO receiver_webhook_inbox (group_key, receiver, status, payload_sha256,"
+          " alert_count, new_alerts, duplicate_alerts, payload) VALUES (%(group_key)s,"
+          " %(receiver)s, %(status)s, %(sha)s, %(count)s, %(new)s, %(duplicates)s, %(payload)s)"
+          " RETURNING id")
+
+
 def record_webhook(conn: Connection, hook: Webhook, ctx: Escalation,
                    now: datetime) -> IngestResult:
-    row = conn.execute(
-        "INSERT INTO receiver_webhook_inbox (group_key, receiver, status, payload_sha256,"
-        " alert_count, payload) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-        (hook.group_key, hook.receiver, hook.status, hook.sha256, len(hook.alerts),
-         Jsonb(hook.document))).fetchone()
-    assert row is not None
-    inbox_id = int(row[0])
     new = duplicates = 0
     trail = audit.Trail()
+    this = audit.THIS_WEBHOOK  # the inbox row is written last, with the audit rows
     groups: dict[str, _Group] = defaultdict(_Group)
     # A stable order keeps two concurrent deliveries of the same group from deadlocking.
     for alert in sorted(hook.alerts, key=lambda a: (a.fingerprint, a.starts_at)):
@@ -151,8 +160,8 @@ def record_webhook(conn: Connection, hook: Webhook, ctx: Escalation,
         group = groups[group_key_of(hook, alert)]
         if previous is None:
             new += 1
-            trail.add(f"alert.{alert.status}", alert_id=alert_id, inbox_id=inbox_id,
-                         alertname=alert.name, severity=alert.severity)
+            trail.add(f"alert.{alert.status}", alert_id=alert_id, inbox_id=this,
+                      alertname=alert.name, severity=alert.severity)
             if alert.status == "firing":
                 group.new_firing.append((alert_id, alert))
         elif previous == "firing" and alert.status == "resolved":
@@ -176,10 +185,11 @@ def record_webhook(conn: Connection, hook: Webhook, ctx: Escalation,
                 advance_due_tiers(conn, ctx, live.id)
         if group.resolved:
             _resolve_members(conn, ctx, group.resolved, trail)
-    conn.execute("UPDATE receiver_webhook_inbox SET new_alerts = %s, duplicate_alerts = %s"
-                 " WHERE id = %s", (new, duplicates, inbox_id))
-    trail.add("webhook.received", inbox_id=inbox_id, status=hook.status,
+    trail.add("webhook.received", inbox_id=this, status=hook.status,
               alerts=len(hook.alerts), new=new, duplicates=duplicates,
               truncated=hook.truncated_alerts)
-    trail.flush(conn)
+    inbox_id = trail.flush_with_inbox(conn, _INBOX, {
+        "group_key": hook.group_key, "receiver": hook.receiver, "status": hook.status,
+        "sha": hook.sha256, "count": len(hook.alerts), "new": new, "duplicates": duplicates,
+        "payload": Jsonb(hook.document)})
     return IngestResult(inbox_id, new, duplicates, incidents)

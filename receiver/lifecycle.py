@@ -104,9 +104,28 @@ class NobodyReached:
     tier: int
 
 
+@dataclass(frozen=True)
+class ScheduleCouples:
+    """Tell today's couples at ``due_at`` if the incident is still unresolved then."""
+
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class TellCouplesResolved:
+    """A "fixed" message to every couple who was told of this incident."""
+
+
+@dataclass(frozen=True)
+class UpdateStatusPage:
+    """Push the public status to the external status page (the policy's webhook)."""
+
+    status: Literal["disrupted", "operational"]
+
+
 Action = (PageTier | ScheduleTier | ScheduleVendors | SetState | RaiseLevel | CancelPending
           | FinishStep | TellPagedResolved | TellVendorsResolved | BringNextTierForward
-          | NobodyReached)
+          | NobodyReached | UpdateStatusPage | ScheduleCouples | TellCouplesResolved)
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,10 @@ def on_open(incident: Incident, policy: Policy, now: datetime) -> list[Action]:
     actions = _schedule(tier_plan(incident.level, incident.wedding_day, policy), now)
     if incident.customer_impact and incident.wedding_day and policy.vendors.enabled:
         actions.append(ScheduleVendors(now))
+    if incident.customer_impact and policy.status_page.webhook_url:
+        actions.append(UpdateStatusPage("disrupted"))
+    if incident.customer_impact and incident.wedding_day and policy.couples.enabled:
+        actions.append(ScheduleCouples(now + timedelta(seconds=policy.couples.after_seconds)))
     return actions
 
 
@@ -163,6 +186,12 @@ def on_alerts_joined(incident: Incident, joined_level: Level, joined_wedding_day
     if (joined_customer_impact and not incident.customer_impact and policy.vendors.enabled
             and (incident.wedding_day or joined_wedding_day)):
         actions.append(ScheduleVendors(now))
+    newly_impacting = joined_customer_impact and not incident.customer_impact
+    if newly_impacting and policy.status_page.webhook_url:
+        actions.append(UpdateStatusPage("disrupted"))
+    if (newly_impacting and policy.couples.enabled
+            and (incident.wedding_day or joined_wedding_day)):
+        actions.append(ScheduleCouples(now + timedelta(seconds=policy.couples.after_seconds)))
     return actions
 
 
@@ -180,12 +209,15 @@ def on_ack(incident: Incident, by: str) -> list[Action]:
     return [SetState("acknowledged", by), CancelPending(("tier",))]
 
 
-def on_resolved(incident: Incident) -> list[Action]:
+def on_resolved(incident: Incident, policy: Policy) -> list[Action]:
     """Every alert of the group resolved: stop everything, tell those who heard of it."""
     if incident.state == "resolved":
         return []
-    return [SetState("resolved"), CancelPending(("tier", "vendors")), TellPagedResolved(),
-            TellVendorsResolved()]
+    actions: list[Action] = [SetState("resolved"), CancelPending(("tier", "vendors", "couples")),
+                             TellPagedResolved(), TellVendorsResolved(), TellCouplesResolved()]
+    if incident.customer_impact and policy.status_page.webhook_url:
+        actions.append(UpdateStatusPage("operational"))
+    return actions
 
 
 def on_tier_unreachable(incident: Incident, tier: int,

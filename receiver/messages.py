@@ -7,26 +7,44 @@ Alertmanager sends a group's alerts together; so do we: "3 alerts, worst: …".
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .db import Connection
 from .escalation import Recipient, emergency_level
 from .lifecycle import Incident
+from .links import LinkSigner
 from .outbox import PRIORITY, RESOLVED_PRIORITY, Message, enqueue, enqueue_many
 from .policy import Level, Policy
 from .render import Templates
+from .status import customer_message
 from .webhook import Alert
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 LISTED_ALERTS = 5  # alerts named in an email; the rest are counted
 
 
 @dataclass(frozen=True)
 class Escalation:
-    """What every lifecycle step needs: the policy and its compiled templates."""
+    """What every lifecycle step needs: the policy, its compiled templates, and whether
+    pages carry a signed incident link and invite an "ACK <id>" reply."""
 
     policy: Policy
     templates: Templates
+    links: LinkSigner | None = None
+    reply_ack: bool = False
+
+
+def escalation_for(settings: Settings) -> Escalation:
+    links = None
+    if settings.public_base_url is not None and settings.link_secret is not None:
+        links = LinkSigner(settings.public_base_url, settings.link_secret.get_secret_value(),
+                           settings.link_ttl_seconds)
+    return Escalation(settings.policy, Templates(settings.policy.templates), links,
+                      settings.sms_replies_enabled)
 
 
 def _rank(alert: Alert, policy: Policy) -> tuple[int, str]:
@@ -87,10 +105,14 @@ def enqueue_tier(conn: Connection, ctx: Escalation, incident: Incident, tier: in
     if tier > len(ctx.policy.tiers):
         return 0
     tier_name, recipients = tier_recipients(ctx.policy, incident.level, tier)
-    context = {**page_context(incident, alerts, ctx.policy), "tier": tier, "tier_name": tier_name}
+    context = {**page_context(incident, alerts, ctx.policy), "tier": tier, "tier_name": tier_name,
+               "reply_ack": ctx.reply_ack}
     messages = []
+    now = time.time()
     for person in recipients:
-        subject, body = render_message(ctx.templates, "page", person.channel, context)
+        ack_url = ctx.links.url_for(incident.id, person.contact, now) if ctx.links else None
+        subject, body = render_message(ctx.templates, "page", person.channel,
+                                       {**context, "ack_url": ack_url or ""})
         messages.append(Message(
             f"{incident.id}:page:{tier}:{incident.level}:{person.contact}:{person.channel}",
             incident.id, "page", tier, person.channel, person.contact, person.address, subject,
@@ -126,3 +148,27 @@ def enqueue_vendors_resolved(conn: Connection, ctx: Escalation, incident: Incide
                               "vendor_resolved", 0, channel, who, address, subject, body,
                               int(priority) + 100, ctx.policy.delivery.max_age_seconds))
     return len(told)
+
+
+def enqueue_status_update(conn: Connection, ctx: Escalation, incident: Incident,
+                          status: str) -> int:
+    """The external status page hears that a customer-impacting incident began or ended.
+
+    The body is the ``status_webhook`` template (customer words only, like ``/status``);
+    a template that does not render JSON falls back to the packaged one.
+    """
+    page = ctx.policy.status_page
+    if page.webhook_url is None:
+        return 0
+    row = conn.execute(
+        "SELECT a.alertname, a.annotations->>'customer_message' FROM receiver_incidents i"
+        " JOIN receiver_alerts a ON a.id = i.alert_id WHERE i.id = %s", (incident.id,)).fetchone()
+    alertname, annotation = row if row else ("", None)
+    context = {"incident_id": incident.id, "status": status,
+               "component_status": "major_outage" if status == "disrupted" else "operational",
+               "message": customer_message(alertname, annotation, page), "title": page.title}
+    body = ctx.templates.render_json("status_webhook", context)
+    return int(enqueue(conn, Message(
+        f"{incident.id}:status:0:{status}", incident.id, "status", 0, "webhook", "status_page",
+        page.webhook_url, None, body, PRIORITY["warning"],
+        ctx.policy.delivery.max_age_seconds)))

@@ -37,6 +37,7 @@ _QUERIES = {
               " FROM receiver_notification_attempts GROUP BY channel",
     "faulty": "SELECT channel, count(*) FROM receiver_outbox"
               " WHERE status IN ('pending', 'sending') AND config_fault GROUP BY channel",
+    "auth_failures": "SELECT route, total FROM receiver_auth_failures ORDER BY route",
     "escalation": "SELECT count(*) FILTER (WHERE event = 'escalation.nobody_reached'),"
                   " count(*) FILTER (WHERE event = 'escalation.brought_forward'),"
                   " count(*) FILTER (WHERE event = 'escalation.step_failed')"
@@ -113,6 +114,12 @@ class ReceiverCollector(Collector):
         for incident_state, count in rows["incidents"]:
             incidents.add_metric([incident_state], count)
         yield incidents
+        refused = CounterMetricFamily(PREFIX + "auth_failures",
+                                      "Requests refused for missing or wrong credentials (401/403)",
+                                      labels=["route"])
+        for route, total in rows["auth_failures"]:
+            refused.add_metric([route], total)
+        yield refused
         yield from self._faults(rows)
         yield from self._roster(snapshot)
 

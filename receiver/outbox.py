@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.types.json import Jsonb
+
 from .db import Connection
 from .delivery import Claim
 
@@ -64,19 +66,19 @@ def enqueue_many(conn: Connection, messages: list[Message]) -> int:
     """
     if not messages:
         return 0
-    columns = [list(c) for c in zip(*[
-        (m.dedup_key, m.incident_id, m.kind, m.tier, m.channel, m.recipient_key, m.recipient,
-         m.subject, m.body, m.priority, m.max_age_seconds) for m in messages], strict=True)]
+    # One JSON document rather than eleven typed arrays (see audit.Trail.flush).
     rows = conn.execute(
         "WITH new AS (INSERT INTO receiver_outbox (dedup_key, incident_id, kind, tier, channel,"
         " recipient_key, recipient, subject, body, priority, expires_at)"
         " SELECT k, i, kd, t, ch, rk, r, sj, b, p, now() + make_interval(secs => a)"
-        " FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[],"
-        " %s::text[], %s::text[], %s::text[], %s::int[], %s::float8[])"
-        " AS m(k, i, kd, t, ch, rk, r, sj, b, p, a)"
+        " FROM jsonb_to_recordset(%s) AS m(k text, i bigint, kd text, t int, ch text, rk text,"
+        " r text, sj text, b text, p int, a float8)"
         " ON CONFLICT (dedup_key) DO NOTHING RETURNING channel)"
         " SELECT count(*), pg_notify('receiver_outbox', channel) FROM new GROUP BY channel",
-        columns).fetchall()
+        [Jsonb([{"k": m.dedup_key, "i": m.incident_id, "kd": m.kind, "t": m.tier,
+                 "ch": m.channel, "rk": m.recipient_key, "r": m.recipient, "sj": m.subject,
+                 "b": m.body, "p": m.priority, "a": m.max_age_seconds}
+                for m in messages])]).fetchall()
     return sum(int(r[0]) for r in rows)
 
 

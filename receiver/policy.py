@@ -27,6 +27,15 @@ SELECT v.id::text AS vendor_id, v.business_name, v.phone, v.email,
  GROUP BY v.id, v.business_name, v.phone, v.email
  ORDER BY min(w.ceremony_time), v.id"""
 
+DEFAULT_COUPLE_QUERY = """\
+SELECT c.id::text AS couple_id, c.partner1_name || ' & ' || c.partner2_name AS couple_names,
+       c.phone, c.email, min(w.ceremony_time) AS ceremony_time
+  FROM weddings w
+  JOIN couples c ON c.id = w.couple_id
+ WHERE w.wedding_date = %(local_date)s AND w.status <> 'cancelled'
+ GROUP BY c.id, c.partner1_name, c.partner2_name, c.phone, c.email
+ ORDER BY min(w.ceremony_time), c.id"""
+
 _PAGE_CHANNELS: tuple[Channel, ...] = ("sms", "email")
 _VENDOR_CHANNELS: tuple[Literal["sms", "email"], ...] = ("sms", "email")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -135,6 +144,60 @@ class Vendors(_Model):
         return value
 
 
+class Couples(_Model):
+    """Couples with a wedding today, told when a customer-impacting incident lasts.
+
+    Off by default. On a wedding day, an incident with ``impact="customer"`` still
+    unresolved ``after_seconds`` after it opened sends each couple of the day one
+    message, and one more when it is fixed: never more than that pair per couple per
+    day, however many incidents there are. Their contacts come from a roster snapshot
+    taken with the vendors' (so a WedSync outage still reaches them); ``query`` returns
+    ``couple_id``, ``phone``, ``email`` and optionally ``couple_names``,
+    ``ceremony_time``, checked at start like the vendor query.
+    """
+
+    enabled: bool = False
+    after_seconds: float = Field(default=1800.0, ge=0, le=86400)
+    channels: list[Literal["sms", "email"]] = Field(
+        default_factory=lambda: list(_VENDOR_CHANNELS[:1]))
+    query: str = DEFAULT_COUPLE_QUERY
+
+    @field_validator("query")
+    @classmethod
+    def _couple_query(cls, value: str) -> str:
+        from .vendors import COUPLES, check_vendor_query
+
+        check_vendor_query(value, COUPLES)
+        return value
+
+
+class StatusPage(_Model):
+    """The public status page (``/status``, ``/status.json``): customer words only.
+
+    An incident's text is ``messages[alertname]``, else the alert's
+    ``customer_message`` annotation, else ``default_message``. With ``webhook_url``
+    set, each change (a customer-impacting incident opens or resolves) is also
+    pushed there through the outbound webhook channel, the body rendered from the
+    ``status_webhook`` template (a Statuspage-style component update by default).
+    """
+
+    title: str = "WedSync status"
+    messages: dict[str, str] = Field(default_factory=dict)
+    default_message: str = ("Some parts of WedSync may be slow or unavailable. "
+                            "Our engineers are working on it.")
+    show_resolved_seconds: float = Field(default=86400.0, ge=0, le=30 * 86400)
+    cache_seconds: float = Field(default=10.0, ge=0, le=300,
+                                 description="one database query per this many seconds")
+    webhook_url: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 def _default_levels() -> dict[Level, LevelRule]:
     return {
         "emergency": LevelRule(tiers=10, channels=["sms", "email", "webhook"]),
@@ -153,6 +216,8 @@ class Policy(_Model):
     levels: dict[Level, LevelRule] = Field(default_factory=_default_levels)
     delivery: Delivery = Delivery()
     vendors: Vendors = Vendors()
+    couples: Couples = Couples()
+    status_page: StatusPage = StatusPage()
     templates: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("timezone")

@@ -8,6 +8,7 @@ hosts or labels.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -19,8 +20,10 @@ DEFAULTS: dict[str, str] = {
     "page_sms": (
         "[{{ level|upper }}]{% if wedding_day %} WEDDING DAY{% endif %} "
         "{% if alert_count > 1 %}{{ alert_count }} alerts, worst: {% endif %}{{ alertname }}: "
-        "{{ summary|truncate(80) }} (incident {{ incident_id }}, tier {{ tier }}). "
-        "Ack: POST /api/v1/incidents/{{ incident_id }}/ack"
+        "{{ summary|truncate(80) }} (incident {{ incident_id }}, tier {{ tier }})."
+        "{% if ack_url %} {{ ack_url }}{% endif %}"
+        "{% if reply_ack %} Reply ACK {{ incident_id }} to acknowledge."
+        "{% elif not ack_url %} Ack: POST /api/v1/incidents/{{ incident_id }}/ack{% endif %}"
     ),
     "page_email_subject": (
         "[{{ level|upper }}]{% if wedding_day %}[WEDDING DAY]{% endif %} {{ alertname }}"
@@ -35,7 +38,9 @@ DEFAULTS: dict[str, str] = {
         "{% if alert_count > 1 %}\nAll {{ alert_count }} alerts in this incident:\n"
         "{% for a in alerts %}- [{{ a.severity }}] {{ a.alertname }}: {{ a.summary }}\n"
         "{% endfor %}{% if more %}- … and {{ more }} more\n{% endif %}{% endif %}"
-        "\nAcknowledge to stop escalation: POST /api/v1/incidents/{{ incident_id }}/ack\n"
+        "{% if ack_url %}\nSee the incident and acknowledge it to stop escalation: {{ ack_url }}\n"
+        "{% else %}\nAcknowledge to stop escalation: POST /api/v1/incidents/{{ incident_id }}/ack\n"
+        "{% endif %}"
     ),
     "resolved_sms": "[RESOLVED] {{ alertname }} (incident {{ incident_id }}) has recovered.",
     "resolved_email_subject": "[RESOLVED] {{ alertname }} (incident {{ incident_id }})",
@@ -65,6 +70,32 @@ DEFAULTS: dict[str, str] = {
         "Your wedding with a ceremony at {{ ceremony_time }} can go ahead as planned: "
         "please work from your own copies of timings, guest numbers and contacts until we "
         "confirm the service is back.\n\nThe WedSync team\n"
+    ),
+    "couple_sms": (
+        "WedSync: we are having technical problems today. {{ customer_message }} Your "
+        "suppliers have been told and your wedding goes ahead as planned. We will text you "
+        "when it is fixed."
+    ),
+    "couple_email_subject": "WedSync: a technical problem today",
+    "couple_email_body": (
+        "Hello {{ couple_names }},\n\nWedSync is having technical problems today. "
+        "{{ customer_message }}\n\nYour suppliers have been told, and your wedding "
+        "{% if ceremony_time != 'today' %}at {{ ceremony_time }} {% endif %}goes ahead as "
+        "planned. We will write again when it is fixed.\n\nThe WedSync team\n"
+    ),
+    "couple_resolved_sms": (
+        "WedSync: the technical problems are fixed and everything works normally again. "
+        "Have a wonderful day!"
+    ),
+    "couple_resolved_email_subject": "WedSync is working normally again",
+    "couple_resolved_email_body": (
+        "Hello,\n\nThe technical problems we told you about earlier are fixed and WedSync "
+        "works normally again.\n\nHave a wonderful day!\nThe WedSync team\n"
+    ),
+    # The external status page (a Statuspage-style component update); customer words only.
+    "status_webhook": (
+        '{"component": {"status": {{ component_status|tojson }}, '
+        '"description": {{ message|tojson }}}, "incident_id": {{ incident_id }}}'
     ),
 }
 TEMPLATE_NAMES = tuple(DEFAULTS)
@@ -103,3 +134,14 @@ class Templates:
                 log.error("template %s failed (%s); the default text is used", name,
                           type(exc).__name__)
         return self._defaults[name].render(**context).strip()
+
+    def render_json(self, name: str, context: Mapping[str, Any]) -> str:
+        """Render a template that must produce a JSON document; an override that does not
+        falls back to the default (logged), as a failing one does."""
+        text = self.render(name, context)
+        try:
+            json.loads(text)
+        except ValueError:
+            log.error("template %s did not render JSON; the default text is used", name)
+            text = self._defaults[name].render(**context).strip()
+        return text

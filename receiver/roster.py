@@ -24,7 +24,7 @@ import psycopg
 
 from .db import Connection
 from .policy import Policy
-from .vendors import Vendor, VendorRows, read_vendors
+from .vendors import VENDORS, Audience, Vendor, VendorRows, read_vendors
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,10 @@ def refresh_due(last_refreshed_at: datetime | None, now: datetime, policy: Polic
     return abs(age) >= policy.vendors.roster_refresh_seconds
 
 
-def _record_failure(conn: Connection, local_date: date, error_class: str) -> None:
+def _record_failure(conn: Connection, local_date: date, error_class: str,
+                    audience: Audience) -> None:
     conn.execute(
-        "INSERT INTO receiver_vendor_roster_status AS s"
+        f"INSERT INTO {audience.table}_status AS s"
         " (local_date, last_attempt_at, last_error, last_error_at)"
         " VALUES (%s, clock_timestamp(), %s, clock_timestamp())"
         " ON CONFLICT (local_date) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,"
@@ -93,20 +94,21 @@ def _record_failure(conn: Connection, local_date: date, error_class: str) -> Non
         (local_date, error_class))
 
 
-def _replace(conn: Connection, local_date: date, rows: VendorRows, at: datetime) -> None:
+def _replace(conn: Connection, local_date: date, rows: VendorRows, at: datetime,
+             audience: Audience) -> None:
     # Serialise refreshes of one date: two workers racing would otherwise both delete the
     # committed rows and then collide inserting theirs.
     conn.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)",
-                 (_LOCK_KEY, local_date.toordinal()))
-    conn.execute("DELETE FROM receiver_vendor_roster WHERE local_date = %s", (local_date,))
+                 (_LOCK_KEY + (audience is not VENDORS), local_date.toordinal()))
+    conn.execute(f"DELETE FROM {audience.table} WHERE local_date = %s", (local_date,))
     with conn.cursor() as cursor:
         cursor.executemany(
-            "INSERT INTO receiver_vendor_roster (local_date, position, vendor_id, business_name,"
+            f"INSERT INTO {audience.table} (local_date, position, vendor_id, business_name,"
             " phone, email, ceremony_time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [(local_date, position, v.vendor_id, v.name, v.phone, v.email, v.ceremony_time)
              for position, v in enumerate(rows.vendors)])
     conn.execute(
-        "INSERT INTO receiver_vendor_roster_status AS s (local_date, refreshed_at, vendor_count,"
+        f"INSERT INTO {audience.table}_status AS s (local_date, refreshed_at, vendor_count,"
         " skipped_rows, last_attempt_at) VALUES (%(d)s, %(at)s, %(n)s, %(skipped)s, %(at)s)"
         " ON CONFLICT (local_date) DO UPDATE SET refreshed_at = excluded.refreshed_at,"
         " vendor_count = excluded.vendor_count, skipped_rows = excluded.skipped_rows,"
@@ -114,7 +116,8 @@ def _replace(conn: Connection, local_date: date, rows: VendorRows, at: datetime)
         {"d": local_date, "at": at, "n": len(rows.vendors), "skipped": rows.skipped})
 
 
-def refresh_roster(conn: Connection, vendor_dsn: str, policy: Policy, today: date) -> RefreshResult:
+def refresh_roster(conn: Connection, vendor_dsn: str, policy: Policy, today: date,
+                   audience: Audience = VENDORS) -> RefreshResult:
     """Snapshot the vendors of ``today`` and the next day (local dates) into ``conn``.
 
     Tomorrow is taken too so that just after local midnight, before the next refresh,
@@ -134,42 +137,43 @@ def refresh_roster(conn: Connection, vendor_dsn: str, policy: Policy, today: dat
     """
     dates = (today, today + timedelta(days=1))
     try:
-        found = read_vendors(vendor_dsn, policy, dates)
+        found = read_vendors(vendor_dsn, policy, dates, audience)
     except psycopg.Error as exc:
         error_class = type(exc).__name__
         with conn.transaction():
             for local_date in dates:
-                _record_failure(conn, local_date, error_class)
+                _record_failure(conn, local_date, error_class, audience)
         # "from None": the cause's message may quote vendor data; its class is kept.
-        raise RefreshFailed(f"vendor roster not refreshed: live source failed ({error_class});"
+        raise RefreshFailed(f"{audience.kind} roster not refreshed: live source failed ({error_class});"
                             " the previous snapshot is kept", error_class=error_class) from None
     with conn.transaction():
         row = conn.execute("SELECT clock_timestamp()").fetchone()
         assert row is not None
         refreshed_at: datetime = row[0]
         for local_date, rows in found.items():
-            _replace(conn, local_date, rows, refreshed_at)
+            _replace(conn, local_date, rows, refreshed_at, audience)
         cutoff = today - timedelta(days=RETENTION_DAYS)
-        conn.execute("DELETE FROM receiver_vendor_roster WHERE local_date < %s", (cutoff,))
-        conn.execute("DELETE FROM receiver_vendor_roster_status WHERE local_date < %s", (cutoff,))
+        conn.execute(f"DELETE FROM {audience.table} WHERE local_date < %s", (cutoff,))
+        conn.execute(f"DELETE FROM {audience.table}_status WHERE local_date < %s", (cutoff,))
     return RefreshResult(refreshed_at, {d: len(r.vendors) for d, r in found.items()},
                          {d: r.skipped for d, r in found.items()})
 
 
-def _snapshot(conn: Connection, local_date: date) -> tuple[list[Vendor], datetime] | None:
-    status = conn.execute("SELECT refreshed_at FROM receiver_vendor_roster_status"
+def _snapshot(conn: Connection, local_date: date,
+              audience: Audience) -> tuple[list[Vendor], datetime] | None:
+    status = conn.execute(f"SELECT refreshed_at FROM {audience.table}_status"
                           " WHERE local_date = %s AND refreshed_at IS NOT NULL",
                           (local_date,)).fetchone()
     if status is None:
         return None
     rows = conn.execute("SELECT vendor_id, business_name, phone, email, ceremony_time"
-                        " FROM receiver_vendor_roster WHERE local_date = %s ORDER BY position",
+                        f" FROM {audience.table} WHERE local_date = %s ORDER BY position",
                         (local_date,)).fetchall()
     return [Vendor(*row) for row in rows], status[0]
 
 
-def vendors_for(conn: Connection, vendor_dsn: str, policy: Policy,
-                local_date: date) -> tuple[list[Vendor], str]:
+def vendors_for(conn: Connection, vendor_dsn: str, policy: Policy, local_date: date,
+                audience: Audience = VENDORS) -> tuple[list[Vendor], str]:
     """The vendors of ``local_date`` and where they came from: ``"live"`` or ``"snapshot"``.
 
     The live query (with ``vendors.query_timeout_seconds``) is tried first; when it fails
@@ -178,24 +182,27 @@ def vendors_for(conn: Connection, vendor_dsn: str, policy: Policy,
     of that date was ever taken: the caller retries later rather than telling nobody.
     """
     try:
-        return read_vendors(vendor_dsn, policy, [local_date])[local_date].vendors, "live"
+        return (read_vendors(vendor_dsn, policy, [local_date], audience)[local_date].vendors,
+                "live")
     except psycopg.Error as exc:
         error_class = type(exc).__name__
-    snapshot = _snapshot(conn, local_date)
+    snapshot = _snapshot(conn, local_date, audience)
     if snapshot is None:
-        raise RosterUnavailable(f"no vendors for {local_date}: live source failed ({error_class})"
+        raise RosterUnavailable(f"no {audience.kind}s for {local_date}: live source failed ({error_class})"
                                 " and no snapshot was taken", error_class=error_class)
     vendors, taken_at = snapshot
-    log.warning("vendor source unavailable (%s): using the %s snapshot taken at %s (%d vendors)",
-                error_class, local_date, taken_at.isoformat(timespec="seconds"), len(vendors))
+    log.warning("%s source unavailable (%s): using the %s snapshot taken at %s (%d rows)",
+                audience.kind, error_class, local_date, taken_at.isoformat(timespec="seconds"),
+                len(vendors))
     return vendors, "snapshot"
 
 
-def roster_status(conn: Connection, local_date: date) -> RosterStatus:
+def roster_status(conn: Connection, local_date: date,
+                  audience: Audience = VENDORS) -> RosterStatus:
     """Age and size of ``local_date``'s snapshot, by the receiver database's clock (for metrics)."""
     row = conn.execute(
         "SELECT refreshed_at, extract(epoch FROM clock_timestamp() - refreshed_at)::float8,"
-        " vendor_count, last_error FROM receiver_vendor_roster_status WHERE local_date = %s",
+        f" vendor_count, last_error FROM {audience.table}_status WHERE local_date = %s",
         (local_date,)).fetchone()
     if row is None:
         return RosterStatus(local_date, None, None, 0, None)

@@ -10,17 +10,19 @@ back alone, backed off and recorded, and the steps behind it go on.
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 import psycopg
 
 from . import audit, roster
+from .couples import enqueue_couple_messages
 from .db import Connection, ReceiverDB
 from .delivery import backoff
 from .errors import DatabaseUnavailable
 from .incidents import load_incident, member_alerts, run_tier_step
 from .messages import Escalation
 from .settings import Settings
-from .vendors import enqueue_vendor_messages
+from .vendors import COUPLES, enqueue_vendor_messages
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,34 @@ def _vendor_step(conn: Connection, ctx: Escalation, settings: Settings, step_id:
              notified, source, limited)
 
 
+def _couple_step(conn: Connection, ctx: Escalation, settings: Settings, step_id: int,
+                 incident_id: int, attempts: int, local_date: date) -> None:
+    incident = load_incident(conn, incident_id)
+    assert incident is not None
+    if incident.state == "resolved":  # fixed before it lasted long enough: nobody is told
+        conn.execute("UPDATE receiver_escalation_steps SET status = 'cancelled', done_at = now()"
+                     " WHERE id = %s", (step_id,))
+        return
+    try:
+        couples, source = roster.vendors_for(conn, settings.vendor_dsn, ctx.policy, local_date,
+                                             COUPLES)
+    except roster.RosterUnavailable as exc:
+        delay = _back_off(conn, step_id, attempts, settings, type(exc).__name__)
+        log.warning("incident %s: no couple list (live source down, no snapshot), retry in %.0fs",
+                    incident_id, delay)
+        return
+    alerts = member_alerts(conn, incident_id, firing_only=False)
+    customer = next((a for a in alerts if a.customer_impact), alerts[0])
+    told, already = enqueue_couple_messages(conn, ctx, incident_id, customer, couples,
+                                            local_date)
+    conn.execute("UPDATE receiver_escalation_steps SET status = 'done', done_at = now()"
+                 " WHERE id = %s", (step_id,))
+    audit.record(conn, "escalation.couples", incident_id=incident_id, couples_found=len(couples),
+                 notified=told, already_told_today=already, source=source)
+    log.info("incident %s: %s couples told (%s list), %s already told today", incident_id,
+             told, source, already)
+
+
 def run_due_step(db: ReceiverDB, ctx: Escalation, settings: Settings) -> bool:
     """Process one due step; False when none is due."""
     with db.transaction() as conn:
@@ -78,10 +108,12 @@ def run_due_step(db: ReceiverDB, ctx: Escalation, settings: Settings) -> bool:
         step_id, incident_id, kind, tier, attempts, now = row
         try:
             with conn.transaction():  # a savepoint: a failing step undoes only its own work
+                local_date = now.astimezone(ctx.policy.zone).date()
                 if kind == "tier":
                     run_tier_step(conn, ctx, step_id, incident_id, tier)
+                elif kind == "couples":
+                    _couple_step(conn, ctx, settings, step_id, incident_id, attempts, local_date)
                 else:
-                    local_date = now.astimezone(ctx.policy.zone).date()
                     _vendor_step(conn, ctx, settings, step_id, incident_id, attempts, local_date)
         except (DatabaseUnavailable, psycopg.OperationalError):
             raise

@@ -54,12 +54,17 @@ class Settings(BaseModel):
     sms_account_sid: str | None = None
     sms_auth_token: SecretStr | None = None
     sms_from: str | None = None
+    # Links in pages and the inbound-SMS webhook: where people reach this receiver.
+    public_base_url: str | None = None
+    link_secret: SecretStr | None = None  # HMAC key of the signed incident links
+    link_ttl_seconds: float = Field(default=86400.0, ge=300, le=7 * 86400)
+    read_token: SecretStr | None = None  # GET /api/v1/incidents*, never Alertmanager's token
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     policy: Policy
 
     @field_validator("auth_token", "basic_auth_user", "basic_auth_password", "sms_auth_token",
-                     "sms_account_sid", mode="before")
+                     "sms_account_sid", "link_secret", "read_token", mode="before")
     @classmethod
     def _no_empty_secret(cls, value: object) -> object:
         # Fail closed: RECEIVER_AUTH_TOKEN= must not mean "no authentication".
@@ -89,12 +94,30 @@ class Settings(BaseModel):
             raise ValueError("must be smtp://[user:password@]host:port (smtps:// for implicit TLS)")
         return value
 
-    @field_validator("sms_base_url")
+    @field_validator("sms_base_url", "public_base_url")
     @classmethod
-    def _http(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/]+", value):
-            raise ValueError("must be an http:// or https:// base URL")
+    def _http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/?#]+(/[^?#]*)?$", value):
+            raise ValueError("must be an http:// or https:// base URL (no query or fragment)")
         return value.rstrip("/")
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. openssl rand -hex 32)")
+        return value
+
+    @property
+    def links_enabled(self) -> bool:
+        return self.public_base_url is not None and self.link_secret is not None
+
+    @property
+    def sms_replies_enabled(self) -> bool:
+        """Twilio signs inbound SMS with the account's auth token over our public URL."""
+        return self.public_base_url is not None and self.sms_auth_token is not None
 
     @property
     def vendor_dsn(self) -> str:
@@ -106,7 +129,8 @@ class Settings(BaseModel):
         for key in ("database_url", "vendor_database_url", "smtp_url"):
             if shown[key]:
                 shown[key] = mask_url(shown[key])
-        for key in ("auth_token", "basic_auth_password", "sms_auth_token"):
+        for key in ("auth_token", "basic_auth_password", "sms_auth_token", "link_secret",
+                    "read_token"):
             shown[key] = "****" if shown[key] else None
         shown["policy"] = {"contacts": len(self.policy.contacts), "tiers": len(self.policy.tiers)}
         return shown
@@ -168,6 +192,13 @@ def load_settings(env: Mapping[str, str]) -> Settings:
                             "RECEIVER_BASIC_AUTH_USER + RECEIVER_BASIC_AUTH_PASSWORD")
         if (settings.basic_auth_user is None) != (settings.basic_auth_password is None):
             problems.append("RECEIVER_BASIC_AUTH_PASSWORD: basic auth needs both user and password")
+        if settings.link_secret is not None and settings.public_base_url is None:
+            problems.append("RECEIVER_PUBLIC_BASE_URL: signed incident links (RECEIVER_LINK_SECRET)"
+                            " need the receiver's public base URL")
+        secrets = [s.get_secret_value() for s in (settings.auth_token, settings.basic_auth_password)
+                   if s is not None]
+        if settings.read_token is not None and settings.read_token.get_secret_value() in secrets:
+            problems.append("RECEIVER_READ_TOKEN: must differ from Alertmanager's credentials")
         try:
             Templates(settings.policy.templates)
         except ValueError as exc:

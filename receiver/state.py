@@ -6,13 +6,15 @@ the app factory, so there is no import cycle between ``app`` and the blueprints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
+from .access import AccessLog
 from .db import ReceiverDB
 from .messages import Escalation
 from .settings import Settings
+from .status import StatusCache
 
 EXTENSION = "receiver"
 
@@ -22,6 +24,8 @@ class ReceiverState:
     settings: Settings
     escalation: Escalation
     db: ReceiverDB
+    access: AccessLog
+    status_cache: StatusCache = field(default_factory=StatusCache)
 
 
 def state() -> ReceiverState:

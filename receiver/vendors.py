@@ -44,6 +44,38 @@ _TIME_OIDS = {1083, 1266}  # time, timetz
 
 
 @dataclass(frozen=True)
+class Audience:
+    """Who a roster is of: vendors, or (where the policy enables it) couples.
+
+    Both are read the same way (one checked SELECT per local date, snapshotted into the
+    receiver's own database); they differ in the names of two columns and the table.
+    """
+
+    kind: str  # "vendor" | "couple": also the outbox kind of their messages
+    id_column: str
+    name_column: str
+    table: str  # its snapshot; ``<table>_status`` says when it was taken
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return (self.id_column, "phone", "email")
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        return (self.name_column, "ceremony_time")
+
+    def query(self, policy: Policy) -> str:
+        return policy.vendors.query if self.kind == "vendor" else policy.couples.query
+
+    def key(self) -> str:
+        return f"{self.kind}s.query"
+
+
+VENDORS = Audience("vendor", "vendor_id", "business_name", "receiver_vendor_roster")
+COUPLES = Audience("couple", "couple_id", "couple_names", "receiver_couple_roster")
+
+
+@dataclass(frozen=True)
 class Vendor:
     vendor_id: str
     name: str
@@ -98,29 +130,28 @@ def _output_name(index: int, target: Any) -> str:
     value = target.val
     last = (value.fields or (None,))[-1] if isinstance(value, ast.ColumnRef) else None
     if isinstance(last, ast.A_Star):
-        raise ValueError("SELECT * is not allowed: name the columns "
-                         f"({', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)})")
+        raise ValueError("SELECT * is not allowed: name the columns")
     if isinstance(last, ast.String):
         return str(last.sval)
     raise ValueError(f"output column {index + 1} is an expression without a name: add AS <name>")
 
 
-def column_problem(names: Sequence[str]) -> str | None:
-    """What is wrong with a vendor query's output column names, or None."""
+def column_problem(names: Sequence[str], audience: Audience = VENDORS) -> str | None:
+    """What is wrong with a roster query's output column names, or None."""
+    allowed = audience.required + audience.optional
     duplicates = sorted({n for n in names if list(names).count(n) > 1})
-    missing = [n for n in REQUIRED_COLUMNS if n not in names]
-    unknown = [n for n in names if n not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    missing = [n for n in audience.required if n not in names]
+    unknown = [n for n in names if n not in allowed]
     if duplicates:
         return f"duplicate output column(s) {', '.join(duplicates)}"
     if missing:
         return f"must return column(s) {', '.join(missing)} (it returns {', '.join(names)})"
     if unknown:
-        return (f"unknown output column(s) {', '.join(unknown)}; allowed: "
-                f"{', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}")
+        return f"unknown output column(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
     return None
 
 
-def check_vendor_query(query: str) -> tuple[str, ...]:
+def check_vendor_query(query: str, audience: Audience = VENDORS) -> tuple[str, ...]:
     """Check policy vendor SQL without a database; returns its output column names.
 
     Raises ``ValueError`` (the message follows ``vendors.query:``) unless the query is
@@ -145,7 +176,7 @@ def check_vendor_query(query: str) -> tuple[str, ...]:
     if not select.targetList:
         raise ValueError("must name its columns with SELECT … AS (VALUES has no column names)")
     names = tuple(_output_name(i, target) for i, target in enumerate(select.targetList))
-    problem = column_problem(names)
+    problem = column_problem(names, audience)
     if problem:
         raise ValueError(problem)
     return names
@@ -159,7 +190,8 @@ def _connect(dsn: str, policy: Policy, **kwargs: Any) -> psycopg.Connection[Any]
                                    "-c default_transaction_read_only=on", **kwargs)
 
 
-def describe_vendor_query(vendor_dsn: str, policy: Policy) -> list[str]:
+def describe_vendor_query(vendor_dsn: str, policy: Policy,
+                          audience: Audience = VENDORS) -> list[str]:
     """Live check for ``check-config``: the query's real columns on the vendor database.
 
     The query is opened as a server-side cursor (planned, never fetched) in a read-only
@@ -167,29 +199,30 @@ def describe_vendor_query(vendor_dsn: str, policy: Policy) -> list[str]:
     carry only their class (and SQLSTATE), never a message that could quote data.
     """
     try:
-        check_vendor_query(policy.vendors.query)
+        check_vendor_query(audience.query(policy), audience)
     except ValueError as exc:
-        return [f"vendors.query: {exc}"]
+        return [f"{audience.key()}: {exc}"]
     local_date = datetime.now(policy.zone).date()
     try:
         conn = _connect(vendor_dsn, policy)
     except psycopg.Error as exc:
-        return [f"vendors.query: could not be checked: {type(exc).__name__}"]
+        return [f"{audience.key()}: could not be checked: {type(exc).__name__}"]
     try:
         with conn, conn.cursor(name="dbhealth_vendor_check") as cursor:
-            cursor.execute(policy.vendors.query, {"local_date": local_date})
+            cursor.execute(audience.query(policy),
+                           {"local_date": local_date})
             columns = [(c.name, c.type_code) for c in cursor.description or []]
     except psycopg.OperationalError as exc:
-        return [f"vendors.query: could not be checked: {type(exc).__name__}"]
+        return [f"{audience.key()}: could not be checked: {type(exc).__name__}"]
     except psycopg.Error as exc:
         state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
-        return [f"vendors.query: the vendor database refused it: {type(exc).__name__}{state}"]
+        return [f"{audience.key()}: the vendor database refused it: {type(exc).__name__}{state}"]
     problems = []
-    problem = column_problem([name for name, _ in columns])
+    problem = column_problem([name for name, _ in columns], audience)
     if problem:
-        problems.append(f"vendors.query: {problem}")
+        problems.append(f"{audience.key()}: {problem}")
     if any(name == "ceremony_time" and oid not in _TIME_OIDS for name, oid in columns):
-        problems.append("vendors.query: ceremony_time must be of type time")
+        problems.append(f"{audience.key()}: ceremony_time must be of type time")
     return problems
 
 
@@ -201,11 +234,12 @@ def _address(value: Any, pattern: re.Pattern[str]) -> tuple[str | None, bool]:
     return (text, True) if pattern.match(text) else (None, False)
 
 
-def _vendor(row: dict[str, Any]) -> Vendor | str:
-    """The row as a Vendor, or the reason it cannot be one (a word, never the row's data)."""
-    vendor_id = row.get("vendor_id")
+def _vendor(row: dict[str, Any], audience: Audience = VENDORS) -> Vendor | str:
+    """The row as a Vendor (or couple), or the reason it cannot be one (a word, never the
+    row's data)."""
+    vendor_id = row.get(audience.id_column)
     if vendor_id is None or str(vendor_id) == "":
-        return "no vendor_id"
+        return f"no {audience.id_column}"
     phone, phone_ok = _address(row.get("phone"), _E164)
     email, email_ok = _address(row.get("email"), _EMAIL)
     if not phone_ok:
@@ -215,12 +249,13 @@ def _vendor(row: dict[str, Any]) -> Vendor | str:
     if phone is None and email is None:
         return "no phone or email"
     ceremony = row.get("ceremony_time")
-    return Vendor(str(vendor_id), str(row.get("business_name") or ""), phone, email,
+    return Vendor(str(vendor_id), str(row.get(audience.name_column) or ""), phone, email,
                   ceremony if isinstance(ceremony, time) else None)
 
 
-def read_vendors(dsn: str, policy: Policy, dates: Sequence[date]) -> dict[date, VendorRows]:
-    """Run the policy's vendor query once per date on one connection.
+def read_vendors(dsn: str, policy: Policy, dates: Sequence[date],
+                 audience: Audience = VENDORS) -> dict[date, VendorRows]:
+    """Run the policy's vendor (or couple) query once per date on one connection.
 
     Raises ``psycopg.Error`` when the source is unavailable. Unusable rows are skipped
     and counted (logged as counts per reason: no phone number or email reaches a log).
@@ -229,18 +264,18 @@ def read_vendors(dsn: str, policy: Policy, dates: Sequence[date]) -> dict[date, 
     with _connect(dsn, policy, autocommit=True, row_factory=dict_row) as conn:
         for local_date in dates:
             rows: list[dict[str, Any]] = conn.execute(
-                policy.vendors.query, {"local_date": local_date}
+                audience.query(policy), {"local_date": local_date}
             ).fetchmany(policy.vendors.max_vendors)
             vendors: list[Vendor] = []
             reasons: Counter[str] = Counter()
             for row in rows:
-                vendor = _vendor(row)
+                vendor = _vendor(row, audience)
                 if isinstance(vendor, Vendor):
                     vendors.append(vendor)
                 else:
                     reasons[vendor] += 1
             if reasons:
-                log.warning("vendor query for %s: %d row(s) skipped (%s)", local_date,
+                log.warning("%s query for %s: %d row(s) skipped (%s)", audience.kind, local_date,
                             reasons.total(),
                             ", ".join(f"{n} {why}" for why, n in sorted(reasons.items())))
             found[local_date] = VendorRows(vendors, reasons.total())

@@ -42,7 +42,7 @@ from .delivery import (
 from .errors import ConfigError, DatabaseUnavailable
 from .incidents import check_tier_reachable
 from .masking import mask_recipient
-from .messages import Escalation
+from .messages import escalation_for
 from .outbox import (
     Claimed,
     claim,
@@ -54,9 +54,9 @@ from .outbox import (
     recent_sends,
     record_attempt,
 )
-from .render import Templates
 from .scheduler import run_due_step
 from .settings import Settings, load_settings
+from .vendors import COUPLES, VENDORS
 
 log = logging.getLogger("receiver.worker")
 RATE_LIMITED_KINDS = ("page", "resolved")
@@ -66,7 +66,7 @@ class Worker:
     def __init__(self, settings: Settings, database: ReceiverDB | None = None):
         self.settings = settings
         self.db = database or ReceiverDB(settings, role="receiver-worker")
-        self.ctx = Escalation(settings.policy, Templates(settings.policy.templates))
+        self.ctx = escalation_for(settings)
         self.channels = Channels(settings)
         self.wake = {channel: threading.Event() for channel in CHANNELS}
 
@@ -187,26 +187,31 @@ class Worker:
         return done
 
     def refresh_roster_once(self) -> bool:
-        """Refresh the vendor roster snapshot when due; True when it ran."""
+        """Refresh the vendor (and, where enabled, couple) roster snapshots when due;
+        True when one ran."""
         policy = self.settings.policy
-        if not policy.vendors.enabled:
-            return False
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT now()").fetchone()
-            assert row is not None
-            now: datetime = row[0]
-            today = now.astimezone(policy.zone).date()
-            status = roster.roster_status(conn, today)
-            if not roster.refresh_due(status.refreshed_at, now, policy):
-                return False
-            try:
-                result = roster.refresh_roster(conn, self.settings.vendor_dsn, policy, today)
-            except roster.RosterError as exc:
-                log.warning("vendor roster: live source unavailable (%s); keeping the snapshot",
-                            type(exc).__name__)
-                return True
-        log.info("vendor roster refreshed: %s", result)
-        return True
+        audiences = [a for a, on in ((VENDORS, policy.vendors.enabled),
+                                     (COUPLES, policy.couples.enabled)) if on]
+        ran = False
+        for audience in audiences:
+            with self.db.transaction() as conn:
+                row = conn.execute("SELECT now()").fetchone()
+                assert row is not None
+                now: datetime = row[0]
+                today = now.astimezone(policy.zone).date()
+                status = roster.roster_status(conn, today, audience)
+                if not roster.refresh_due(status.refreshed_at, now, policy):
+                    continue
+                ran = True
+                try:
+                    result = roster.refresh_roster(conn, self.settings.vendor_dsn, policy, today,
+                                                   audience)
+                except roster.RosterError as exc:
+                    log.warning("%s roster: live source unavailable (%s); keeping the snapshot",
+                                audience.kind, type(exc).__name__)
+                    continue
+            log.info("%s roster refreshed: %s", audience.kind, result)
+        return ran
 
     def run_once(self) -> int:
         """Steps, then every channel until nothing is due (tests and ``--once``)."""

@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rulegen.index import render_index
+from rulegen.kubernetes import render_prometheus_rule
 from rulegen.model import ThresholdFile, ThresholdFileError, load
 from rulegen.render import render_rules
 
 THRESHOLDS = Path("rules/thresholds.yml")
 RULES = Path("rules/dbhealth.rules.yml")
 INDEX = Path("docs/runbooks/index.md")
+PROMETHEUS_RULE = Path("deploy/kubernetes/prometheusrule.yaml")
 RUNBOOKS = Path("docs/runbooks")
 
 EXIT_DRIFT = 1
@@ -23,7 +25,8 @@ EXIT_INVALID = 2
 
 def generated_files(spec: ThresholdFile) -> dict[Path, str]:
     """Repository-relative path → content of every generated file."""
-    return {RULES: render_rules(spec), INDEX: render_index(spec)}
+    return {RULES: render_rules(spec), INDEX: render_index(spec),
+            PROMETHEUS_RULE: render_prometheus_rule(spec)}
 
 
 def _generate(root: Path, spec: ThresholdFile) -> int:

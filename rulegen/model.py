@@ -105,11 +105,14 @@ class Recording(_Strict):
 
 
 class Threshold(AlertText):
-    """One threshold: ``expr`` compared with the threshold in force, then ``guard`` (if any)."""
+    """One threshold: ``expr`` compared with the threshold in force, then ``guard`` (if any:
+    judged only where it selects a series) and ``unless`` (if any: silenced only where it
+    selects one). Prefer ``unless``: an absent signal then fails strict, not silent."""
 
     id: Identifier
     expr: Text
     guard: Text | None = None
+    unless: Text | None = None
     direction: Direction
     normal: float
     unit: Unit

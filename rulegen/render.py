@@ -41,9 +41,11 @@ def _operand(expr: str) -> str:
 def alert_expr(threshold: Threshold) -> str:
     op = ">" if threshold.direction is Direction.HIGHER_IS_WORSE else "<"
     compare = f"{_operand(threshold.expr)} {op} on() group_left() {threshold_record(threshold)}"
-    if threshold.guard is None:
-        return compare
-    return f"({compare}) and {_operand(threshold.guard)}"
+    if threshold.guard is not None:
+        compare = f"({compare}) and {_operand(threshold.guard)}"
+    if threshold.unless is not None:
+        compare = f"({compare}) unless {_operand(threshold.unless)}"
+    return compare
 
 
 def _query_first(record: str, pipeline: str) -> str:

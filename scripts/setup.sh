@@ -10,6 +10,7 @@ APT_PACKAGES=(
   redis-server                                           # L2 scrape cache
   prometheus prometheus-alertmanager                     # promtool, amtool, alertmanager
   prometheus-postgres-exporter                           # the rival, for side-by-side benchmarks
+  chromium chromium-driver                               # the phone-page browser test
   curl                                                   # bench/backup_bench.py: the sha256sum reference reads S3 over HTTP
 )
 
@@ -20,13 +21,24 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # Debian's packages start daemons of their own on install (a Prometheus on :9090, an
+  # Alertmanager, an exporter). The project starts what it needs on ports of its own, so
+  # they are installed with service starts refused (Debian's policy-rc.d mechanism)
+  # instead of being stopped afterwards: set-up never stops a process it did not start.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# dbhealth setup: no service starts during this install\nexit 101\n' \
+      | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "$policy" ] && $SUDO rm -f "$policy" && trap - EXIT
+  echo "setup: installed without starting their services; where systemd runs, Debian still"
+  echo "       enables them at boot (systemctl disable prometheus ... if you do not want that)"
 fi
-# Debian's packages may start services of their own; the project starts what it needs itself.
-for svc in prometheus prometheus-alertmanager prometheus-postgres-exporter; do
-  pkill -f "/usr/bin/${svc}( |$)" 2>/dev/null || true
-done
 
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3

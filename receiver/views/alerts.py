@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from ..access import identify
 from ..auth import check_authorization
 from ..errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from ..incidents import acknowledge
@@ -35,7 +36,7 @@ def _json_body(limit: int) -> bytes:
 @alerts.post("/alerts")
 def receive_alerts() -> ResponseReturnValue:
     receiver = state()
-    check_authorization(request.headers.get("Authorization"), receiver.settings)
+    identify(f"alertmanager ({check_authorization(request.headers.get('Authorization'), receiver.settings)})")
     hook = parse_webhook(_json_body(receiver.settings.max_body_bytes))
     with receiver.db.transaction() as conn:
         result = record_webhook(conn, hook, receiver.escalation, datetime.now(UTC))
@@ -48,6 +49,7 @@ def ack_incident(incident_id: int) -> ResponseReturnValue:
     receiver = state()
     settings = receiver.settings
     who = check_authorization(request.headers.get("Authorization"), settings)
+    identify(f"alertmanager ({who})")
     by = who
     if request.content_length:
         body = decode_json(_json_body(settings.max_body_bytes))

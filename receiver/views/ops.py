@@ -39,7 +39,9 @@ def readyz() -> ResponseReturnValue:
 
 @ops.get("/metrics")
 def metrics() -> ResponseReturnValue:
-    return Response(render_metrics(state().db), content_type=CONTENT_TYPE_LATEST)
+    receiver = state()
+    receiver.access.flush(force=True)  # this worker's refusals count in this scrape
+    return Response(render_metrics(receiver.db), content_type=CONTENT_TYPE_LATEST)
 
 
 @ops.get("/api/v1/openapi.json")

@@ -76,11 +76,11 @@ def test_ack_stops_our_people_resolve_stops_everything_and_tells_everyone() -> N
                                         lc.CancelPending(("tier",))]
     acked = lc.Incident(7, "acknowledged", "critical", False, False)
     assert lc.on_ack(acked, "bob") == []  # idempotent
-    expected = [lc.SetState("resolved"), lc.CancelPending(("tier", "vendors")),
-                lc.TellPagedResolved(), lc.TellVendorsResolved()]
-    assert lc.on_resolved(OPEN) == expected
-    assert lc.on_resolved(acked) == expected
-    assert lc.on_resolved(lc.Incident(7, "resolved", "critical", False, False)) == []
+    expected = [lc.SetState("resolved"), lc.CancelPending(("tier", "vendors", "couples")),
+                lc.TellPagedResolved(), lc.TellVendorsResolved(), lc.TellCouplesResolved()]
+    assert lc.on_resolved(OPEN, POLICY) == expected
+    assert lc.on_resolved(acked, POLICY) == expected
+    assert lc.on_resolved(lc.Incident(7, "resolved", "critical", False, False), POLICY) == []
 
 
 def test_an_unreachable_tier_brings_the_next_one_forward_or_says_nobody() -> None:
@@ -132,3 +132,29 @@ def test_backoff_rate_limit_and_retry_after_parsing() -> None:
     assert parse_retry_after("Sat, 06 Jun 2026 12:01:00 GMT", NOW) == 60.0
     assert parse_retry_after("soon", NOW) is None
     assert parse_retry_after(None, NOW) is None
+
+
+def test_the_external_status_page_is_told_only_of_customer_impact_when_configured() -> None:
+    pushing = Policy.model_validate(make_policy(status_page={"webhook_url": "https://s.example"}))
+    hit = lc.Incident(8, "open", "critical", wedding_day=False, customer_impact=True)
+    assert lc.UpdateStatusPage("disrupted") in lc.on_open(hit, pushing, at(0))
+    assert lc.UpdateStatusPage("disrupted") not in lc.on_open(hit, POLICY, at(0))
+    assert not any(isinstance(a, lc.UpdateStatusPage) for a in lc.on_open(OPEN, pushing, at(0)))
+    assert lc.on_resolved(hit, pushing)[-1] == lc.UpdateStatusPage("operational")
+    assert lc.UpdateStatusPage("disrupted") in lc.on_alerts_joined(
+        OPEN, "critical", False, True, pushing, at(5))
+    assert lc.on_alerts_joined(hit, "critical", False, True, pushing, at(5)) == []
+
+
+def test_couples_are_scheduled_only_when_enabled_on_a_wedding_day_with_customer_impact() -> None:
+    telling = Policy.model_validate(make_policy(couples={"enabled": True, "after_seconds": 900}))
+    hit = lc.Incident(8, "open", "critical", wedding_day=True, customer_impact=True)
+    assert lc.ScheduleCouples(at(900)) in lc.on_open(hit, telling, at(0))
+    assert not any(isinstance(a, lc.ScheduleCouples) for a in lc.on_open(hit, POLICY, at(0)))
+    internal = lc.Incident(8, "open", "critical", wedding_day=True, customer_impact=False)
+    weekday = lc.Incident(8, "open", "critical", wedding_day=False, customer_impact=True)
+    for incident in (internal, weekday):
+        assert not any(isinstance(a, lc.ScheduleCouples)
+                       for a in lc.on_open(incident, telling, at(0)))
+    assert lc.ScheduleCouples(at(905)) in lc.on_alerts_joined(
+        internal, "critical", True, True, telling, at(5))

@@ -318,3 +318,21 @@ def test_refresh_due_counts_days_in_the_policy_time_zone() -> None:
 def test_refresh_due_refuses_naive_datetimes() -> None:
     with pytest.raises(ValueError, match="aware"):
         refresh_due(datetime(2024, 6, 15, 11, 0), NOW, policy_with())
+
+
+def test_the_couple_query_is_checked_like_the_vendor_query(tmp_path: Path,
+                                                           vendor_dsn: str) -> None:
+    from receiver.policy import DEFAULT_COUPLE_QUERY, Policy
+    from receiver.vendors import COUPLES, describe_vendor_query
+
+    assert set(check_vendor_query(DEFAULT_COUPLE_QUERY, COUPLES)) == {
+        "couple_id", "couple_names", "phone", "email", "ceremony_time"}
+    with pytest.raises(ValueError, match="couple_id"):
+        check_vendor_query("SELECT id AS vendor_id, phone, email FROM couples", COUPLES)
+    path = write_policy(make_policy(couples={"enabled": True, "query": "SELECT 1 AS phone"}),
+                        tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(receiver_env("postgresql://localhost/receiver", path))
+    assert any(p.startswith("policy couples.query:") for p in raised.value.details)
+    live = Policy.model_validate(make_policy(couples={"enabled": True}))
+    assert describe_vendor_query(vendor_dsn, live, COUPLES) == []  # the demo schema's columns

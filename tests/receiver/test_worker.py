@@ -211,8 +211,13 @@ def test_vendors_with_weddings_today_are_told_once_soonest_first(
     assert [(d["notified"], d["rate_limited"]) for (d,) in detail] == [(3, 0), (0, 3)]
 
 
-def test_vendor_source_down_retries_the_step(receiver_dsn: str, policy_path: str,
+def test_vendor_source_down_retries_the_step(receiver_dsn: str, tmp_path: Path,
                                              sms: TwilioSink, sql: Conn) -> None:
+    # A backoff longer than one worker pass on a loaded machine: retried later, not now.
+    policy = make_policy()
+    policy["delivery"]["retry_base_seconds"] = 30
+    policy["delivery"]["retry_max_seconds"] = 60
+    policy_path = write_policy(policy, tmp_path)
     settings = _settings(receiver_dsn, policy_path, sms, "smtp://127.0.0.1:9",
                          RECEIVER_VENDOR_DATABASE_URL=f"postgresql://x@127.0.0.1:{free_port()}/x")
     client, worker = create_app(settings).test_client(), Worker(settings)
@@ -294,5 +299,91 @@ def test_starttls_required_but_not_offered_keeps_mail_queued(
         assert sql.execute("SELECT status, last_error FROM receiver_outbox WHERE channel ="
                            " 'email'").fetchone() == (
             "pending", "SMTP server does not offer STARTTLS (required by settings)")
+    finally:
+        _close(client, worker)
+
+
+def test_the_external_status_page_hears_when_customers_are_hit_and_when_it_is_over(
+        receiver_dsn: str, tmp_path: Path, sms: TwilioSink, smtp: SmtpSink) -> None:
+    policy = make_policy(status_page={"webhook_url": f"{sms.base_url}/statuspage/components/db",
+                                      "messages": {"PostgresReplicationLagHigh":
+                                                   "Guest lists may be slow to update."}})
+    settings = _settings(receiver_dsn, write_policy(policy, tmp_path), sms, smtp.url)
+    client, worker = create_app(settings).test_client(), Worker(settings)
+    try:
+        _alert(client, "00000000000000a1")                       # internal: not public
+        payload = firing("00000000000000b2", impact="customer")
+        client.post("/api/v1/alerts", data=body(payload), content_type="application/json",
+                    headers=BEARER)
+        _drain(worker)
+        client.post("/api/v1/alerts", data=body(resolved(payload)),
+                    content_type="application/json", headers=BEARER)
+        _drain(worker)
+        assert [(path, doc["component"]) for path, doc in sms.json_posts] == [
+            ("/statuspage/components/db", {"status": "major_outage",
+                                           "description": "Guest lists may be slow to update."}),
+            ("/statuspage/components/db", {"status": "operational",
+                                           "description": "Guest lists may be slow to update."})]
+        assert "PostgresReplicationLagHigh" not in str(sms.json_posts)
+    finally:
+        _close(client, worker)
+
+
+COUPLE = "+447700900999"  # the vendor database's couple, married today (three ceremonies)
+
+
+def test_couples_hear_once_a_day_and_once_when_fixed_however_many_incidents(
+        receiver_dsn: str, tmp_path: Path, sms: TwilioSink, smtp: SmtpSink, vendor_dsn: str,
+        sql: Conn) -> None:
+    policy = make_policy(couples={"enabled": True, "after_seconds": 0})
+    settings = _settings(receiver_dsn, write_policy(policy, tmp_path), sms, smtp.url,
+                         RECEIVER_VENDOR_DATABASE_URL=vendor_dsn)
+    client, worker = create_app(settings).test_client(), Worker(settings)
+    try:
+        assert worker.refresh_roster_once()
+        assert sql.execute("SELECT count(*) FROM receiver_couple_roster"
+                           " WHERE local_date = current_date").fetchone() == (1,)
+        first = firing("00000000000000c1", impact="customer")
+        second = firing("00000000000000c2", impact="customer")
+        for payload in (first, second):
+            client.post("/api/v1/alerts", data=body(payload), content_type="application/json",
+                        headers=BEARER)
+            _drain(worker)
+        told = [m for m in sms.received if m.to == COUPLE]
+        assert len(told) == 1 and "your wedding goes ahead as planned" in told[0].body
+        for internal in ("Postgres", "db-1", "incident", "Replica", "runbook"):
+            assert internal not in told[0].body
+        details = [d for (d,) in sql.execute(
+            "SELECT detail FROM receiver_audit_events WHERE event = 'escalation.couples'"
+            " ORDER BY id")]
+        assert [(d["notified"], d["already_told_today"]) for d in details] == [(1, 0), (0, 1)]
+        for payload in (first, second):
+            client.post("/api/v1/alerts", data=body(resolved(payload)),
+                        content_type="application/json", headers=BEARER)
+            _drain(worker)
+        fixed = [m for m in sms.received if m.to == COUPLE and "are fixed" in m.body]
+        assert len(fixed) == 1 and len([m for m in sms.received if m.to == COUPLE]) == 2
+    finally:
+        _close(client, worker)
+
+
+def test_couples_are_not_told_of_an_incident_fixed_before_it_lasted(
+        receiver_dsn: str, tmp_path: Path, sms: TwilioSink, smtp: SmtpSink, vendor_dsn: str,
+        sql: Conn) -> None:
+    policy = make_policy(couples={"enabled": True, "after_seconds": 3600})
+    settings = _settings(receiver_dsn, write_policy(policy, tmp_path), sms, smtp.url,
+                         RECEIVER_VENDOR_DATABASE_URL=vendor_dsn)
+    client, worker = create_app(settings).test_client(), Worker(settings)
+    try:
+        payload = firing("00000000000000c3", impact="customer")
+        client.post("/api/v1/alerts", data=body(payload), content_type="application/json",
+                    headers=BEARER)
+        _drain(worker)
+        client.post("/api/v1/alerts", data=body(resolved(payload)),
+                    content_type="application/json", headers=BEARER)
+        _drain(worker)
+        assert [m for m in sms.received if m.to == COUPLE] == []
+        assert sql.execute("SELECT status FROM receiver_escalation_steps WHERE kind = 'couples'"
+                           ).fetchall() == [("cancelled",)]
     finally:
         _close(client, worker)

@@ -232,6 +232,16 @@ CASES: list[AlertCase] = [
         Flip(8, "8", (Fire(W, "5"),), (Fire(W, "2.5"),)),
         labels={"datname": "wedsync"}, impact={W: "customer"}),
     AlertCase(
+        "DBHealthReceiverAuthFailuresSpike", "receiver-auth-failures",
+        increase("dbhealth_receiver_auth_failures_total", 5, route="/api/v1/alerts"),
+        "{value} refused requests to the receiver in 5 minutes (limit {threshold})",
+        "The alert receiver refused {value} requests for missing or wrong credentials "
+        "(Alertmanager token, read token, signed links, Twilio signatures) in the last 5 "
+        "minutes (limit {threshold}). Someone may be guessing tokens or forging links.",
+        [normal(16, "16"), normal(30, "30", Fire(W, "20")), wedding(8, "8"),
+         wedding(16, "16", Fire(W, "10")), absent(16, "16", Fire(W, "10"))],
+        Flip(30, "30", (Fire(W, "20"),), (Fire(W, "10"),)), team="platform"),
+    AlertCase(
         "DBHealthCacheHitRatioLow", "cache-hit-ratio-low",
         counter_pair("dbhealth_blocks_hit_total", "dbhealth_blocks_read_total", 60000,
                      datname="wedsync"),
@@ -284,7 +294,10 @@ CASES: list[AlertCase] = [
          absent(600, "10m 0s", Fire(C, "7m 30s")),
          normal(1200, "20m 0s", why="archive_mode off: nothing is archived, nothing to judge",
                 feed=merged(age("dbhealth_wal_archive_last_success_timestamp_seconds"),
-                            fixed({series("dbhealth_wal_archive_enabled"): f"0x{MINUTES}"})))],
+                            fixed({series("dbhealth_wal_archive_enabled"): f"0x{MINUTES}"}))),
+         normal(1200, "20m 0s", Fire(C, "15m 0s"),
+                why="archive_enabled absent: judged anyway (fail strict), never silenced",
+                feed=age("dbhealth_wal_archive_last_success_timestamp_seconds"))],
         Flip(1200, "20m 0s", (Fire(C, "15m 0s"),), (Fire(C, "7m 30s"),))),
     AlertCase(
         "DBHealthWalArchivingFailing", "wal-archiving-failing",
