@@ -321,6 +321,18 @@ CASES: list[AlertCase] = [
         Flip(100000, "1d 3h 46m 40s", (Fire(C, "1d 2h 0m 0s"),), (Fire(C, "1d 2h 0m 0s"),)),
         labels={"region": "eu-west-2"}),
     AlertCase(
+        "DBHealthBackupVerifierSilent", "backup-verifier-silent",
+        age("dbhealth_backup_last_verification_timestamp_seconds"),
+        "The backup verifier has not run for {value}",
+        "The last backup verification run finished {value} ago (limit {threshold}: one daily "
+        "run plus 2 hours). Every backup verdict on the dashboards is that old: the "
+        "verifier's schedule, its container or its database access is broken.",
+        [normal(50000, "13h 53m 20s"), normal(100000, "1d 3h 46m 40s", Fire(W, "1d 2h 0m 0s")),
+         wedding(50000, "13h 53m 20s", why="fixed: half the limit (13h) must not apply"),
+         wedding(100000, "1d 3h 46m 40s", Fire(W, "1d 2h 0m 0s")),
+         absent(100000, "1d 3h 46m 40s", Fire(W, "1d 2h 0m 0s"))],
+        Flip(100000, "1d 3h 46m 40s", (Fire(W, "1d 2h 0m 0s"),), (Fire(W, "1d 2h 0m 0s"),))),
+    AlertCase(
         "DBHealthBackupVerificationFailed", "backup-verification-failed",
         gauge("dbhealth_backup_verification_success", check="integrity"),
         "Backup verification check integrity failed",
