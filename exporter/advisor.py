@@ -24,6 +24,10 @@ are dropped (``hypopg_reset()``) after each plan, every prepared plan is
 deallocated, settings are ``SET LOCAL``; after a failed run the connection is
 closed instead of reused. Errors are reported by SQLSTATE only: a server
 message may quote a literal.
+
+Nothing another role wrote runs while planning: a statement is planned only
+after the gates of :mod:`exporter.queries.gate` (catalog code only, tables
+named with their schema, tables and their expressions owned by trusted roles).
 """
 
 from __future__ import annotations
@@ -36,11 +40,13 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import PoolTimeout
 
+from .errors import DatabaseUnavailable
 from .queries.candidates import index_candidates, predicate_columns
-from .queries.classify import Table, parse_tree, tables_in
+from .queries.catalog import quote_ident
+from .queries.classify import Table, parse_tree
 from .queries.detect import LARGE_SEQ_SCANNED_SQL
+from .queries.gate import PLANNABLE_KINDS, TRUST_SQL, plannable, qualified, resolve
 from .queries.suggestions import AdvisorResult, IndexSuggestion
 
 if TYPE_CHECKING:
@@ -51,34 +57,43 @@ log = logging.getLogger(__name__)
 
 PREPARED = "dbhealth_advisor_plan"
 
+# {ext}: pg_stat_statements' schema, read from pg_extension.
 SLOW_SQL = """
-SELECT s.queryid, min(s.query), sum(s.calls)::float8,
-       (sum(s.total_exec_time) / nullif(sum(s.calls), 0))::float8 AS mean_ms
-FROM pg_stat_statements(true) s
+SELECT s.queryid, pg_catalog.min(s.query), pg_catalog.sum(s.calls)::float8,
+       (pg_catalog.sum(s.total_exec_time) / nullif(pg_catalog.sum(s.calls), 0))::float8 AS mean_ms
+FROM {ext}.pg_stat_statements(true) s
 WHERE s.toplevel AND s.queryid IS NOT NULL
-  AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND s.dbid = (SELECT oid FROM pg_catalog.pg_database
+                WHERE datname = pg_catalog.current_database())
 GROUP BY s.queryid
-HAVING sum(s.total_exec_time) / nullif(sum(s.calls), 0) >= %(threshold)s
-ORDER BY sum(s.total_exec_time) DESC
+HAVING pg_catalog.sum(s.total_exec_time) / nullif(pg_catalog.sum(s.calls), 0) >= %(threshold)s
+ORDER BY pg_catalog.sum(s.total_exec_time) DESC
 LIMIT %(limit)s
 """
+EXTENSIONS_SQL = """
+SELECT e.extname::text, n.nspname::text
+FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname IN ('pg_stat_statements', 'hypopg')
+"""
 
+# Tables named (schema, relation) as the gate resolved them.
 TABLES_SQL = """
 SELECT t.schemaname, t.relname, n.nspname, c.relname, c.oid, c.reltuples::float8,
-       (SELECT array_agg(a.attname::text) FROM pg_attribute a
+       (SELECT pg_catalog.array_agg(a.attname::text) FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-       (SELECT array_agg(cols) FROM (
-           SELECT array_to_string(array_agg(a.attname::text ORDER BY k.ord), ',') AS cols
-           FROM pg_index i
-           CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+       (SELECT pg_catalog.array_agg(cols) FROM (
+           SELECT pg_catalog.array_to_string(
+                      pg_catalog.array_agg(a.attname::text ORDER BY k.ord), ',') AS cols
+           FROM pg_catalog.pg_index i
+           CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
            WHERE i.indrelid = c.oid AND i.indisvalid GROUP BY i.indexrelid) ix),
        coalesce(st.seq_scan, 0), coalesce(st.idx_scan, 0), coalesce(st.n_live_tup, 0)
-FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS t(schemaname, relname)
-JOIN pg_class c ON c.oid = to_regclass(CASE WHEN t.schemaname = '' THEN quote_ident(t.relname)
-                  ELSE quote_ident(t.schemaname) || '.' || quote_ident(t.relname) END)
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
+FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]),
+               pg_catalog.unnest(%(names)s::text[])) AS t(schemaname, relname)
+JOIN pg_catalog.pg_namespace n ON n.nspname = t.schemaname
+JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = t.relname
+LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid
 WHERE c.relkind IN ('r', 'p', 'm')
 """
 
@@ -105,6 +120,7 @@ class IndexAdvisor:
         self.database = database
         self.wedding_day = wedding_day
         self.latest: AdvisorResult | None = None
+        self._hypopg: str | None = None  # HypoPG's schema, quoted, when it is installed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -132,21 +148,16 @@ class IndexAdvisor:
     def run_once(self) -> AdvisorResult:
         threshold = self.settings.slow_threshold(self.wedding_day())
         try:
-            conn = self.database.pool.getconn(timeout=self.database.settings.pool_wait_seconds)
-        except PoolTimeout:
-            result = AdvisorResult(time.time(), False, threshold, error="no pool connection")
-        else:
-            try:
+            # A failed run may leave a prepared plan or hypothetical index behind in the
+            # session: borrow() then closes the connection, the pool replaces it.
+            with self.database.borrow() as conn:
                 result = self._advise(conn, threshold)
-            except Exception as exc:  # the thread must survive anything; no message: PII
-                level = logging.WARNING if isinstance(exc, psycopg.Error) else logging.ERROR
-                log.log(level, "index advisor run failed: %s", _sqlstate(exc))
-                result = AdvisorResult(time.time(), False, threshold, error=_sqlstate(exc))
-                # A failed run may leave a prepared plan or hypothetical index behind in the
-                # session: close it, the pool replaces it.
-                conn.close()
-            finally:
-                self.database.pool.putconn(conn)
+        except DatabaseUnavailable:
+            result = AdvisorResult(time.time(), False, threshold, error="no pool connection")
+        except Exception as exc:  # the thread must survive anything; no message: PII
+            level = logging.WARNING if isinstance(exc, psycopg.Error) else logging.ERROR
+            log.log(level, "index advisor run failed: %s", _sqlstate(exc))
+            result = AdvisorResult(time.time(), False, threshold, error=_sqlstate(exc))
         self.latest = result
         log.info("index advisor: %d slow statement(s) evaluated, %d suggestion(s)%s",
                  result.evaluated, len(result.suggestions),
@@ -161,10 +172,13 @@ class IndexAdvisor:
             conn.execute(f"SET LOCAL statement_timeout = {max(1, int(cfg.statement_timeout_seconds * 1000))}")
             conn.execute(f"SET LOCAL lock_timeout = {max(1, int(cfg.lock_timeout_seconds * 1000))}")
             conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            hypopg = bool(_one(conn, "SELECT EXISTS (SELECT 1 FROM pg_extension "
-                                     "WHERE extname = 'hypopg')"))
-            slow = conn.execute(SLOW_SQL, {"threshold": threshold,
-                                           "limit": cfg.max_statements}).fetchall()
+            schemas = dict(conn.execute(EXTENSIONS_SQL).fetchall())
+            if "pg_stat_statements" not in schemas:
+                raise psycopg.errors.UndefinedFunction("pg_stat_statements is not created")
+            self._hypopg = quote_ident(schemas["hypopg"]) if "hypopg" in schemas else None
+            hypopg = self._hypopg is not None
+            slow = conn.execute(SLOW_SQL.format(ext=quote_ident(schemas["pg_stat_statements"])),
+                                {"threshold": threshold, "limit": cfg.max_statements}).fetchall()
             large = conn.execute(LARGE_SEQ_SCANNED_SQL,
                                  {"large": self.settings.large_table_rows}).fetchall()
             findings = tuple({"table": r[1] if r[0] == "public" else f"{r[0]}.{r[1]}",
@@ -179,11 +193,15 @@ class IndexAdvisor:
                 if time.monotonic() > give_up:
                     skipped["run_time_budget"] = skipped.get("run_time_budget", 0) + 1
                     continue
-                tree = parse_tree(text or "")
-                if tree is None or len(tree) != 1 or "SelectStmt" not in tree[0]:
-                    skipped["not_a_select"] = skipped.get("not_a_select", 0) + 1
+                planned = self._gate(conn, text or "", skipped)
+                if planned is None:
                     continue
-                tables = self._tables(conn, tables_in(tree))
+                text, resolved = planned
+                tree = parse_tree(text)
+                if tree is None:  # deparsed by pglast itself: cannot happen, but never plan it
+                    skipped["unparsable"] = skipped.get("unparsable", 0) + 1
+                    continue
+                tables = self._tables(conn, {(s, n) for s, n in resolved})
                 by_table = predicate_columns(tree, _columns_lookup(tables))
                 evaluated += 1
                 if hypopg:
@@ -199,10 +217,36 @@ class IndexAdvisor:
                     else:
                         best[key] = _with_queryids(old, (*old.queryids, *s.queryids))
             if hypopg:
-                conn.execute("SELECT hypopg_reset()")
+                conn.execute(f"SELECT {self._hypopg}.hypopg_reset()")
         ordered = sorted(best.values(), key=lambda s: -(s.saving_ratio or 0))
         return AdvisorResult(time.time(), hypopg, threshold, evaluated, tuple(ordered),
                              findings, None, skipped)
+
+    def _gate(self, conn: psycopg.Connection[Any], text: str,
+              skipped: dict[str, int]) -> tuple[str, set[tuple[str, str]]] | None:
+        """The text to plan (every table named with its schema) and its tables, or None
+        when planning it could run code that is not PostgreSQL's or a trusted role's."""
+        statement, why = plannable(text)
+        if statement is None:
+            skipped[why or "unparsable"] = skipped.get(why or "unparsable", 0) + 1
+            return None
+        candidates = sorted({(schema, name) for ref_schema, name in statement.relations
+                             for schema in ([ref_schema] if ref_schema
+                                            else ["pg_catalog", *self.settings.schemas])})
+        rows = conn.execute(TRUST_SQL, {
+            "trusted": self.settings.advisor.trusted_owners,
+            "schemas": [c[0] for c in candidates], "names": [c[1] for c in candidates],
+        }).fetchall()
+        resolved = resolve(statement.relations, self.settings.schemas,
+                           {(r[0], r[1]) for r in rows})
+        if resolved is None:
+            skipped["unknown_table"] = skipped.get("unknown_table", 0) + 1
+            return None
+        used = {(schema, name) for (_, name), schema in resolved.items()}
+        if any((r[0], r[1]) in used and (r[2] not in PLANNABLE_KINDS or not r[3]) for r in rows):
+            skipped["untrusted_code"] = skipped.get("untrusted_code", 0) + 1
+            return None
+        return qualified(statement, resolved), used
 
     def _tables(self, conn: psycopg.Connection[Any], refs: set[Table]) -> dict[Table, TableInfo]:
         if not refs:
@@ -244,13 +288,14 @@ class IndexAdvisor:
             sql.SQL(", ").join(sql.Identifier(c) for c in columns))
         try:
             with conn.transaction():
-                conn.execute("SELECT * FROM hypopg_create_index(%s)", [ddl.as_string(conn)])
+                conn.execute(f"SELECT * FROM {self._hypopg}.hypopg_create_index(%s::text)",
+                             [ddl.as_string(conn)])
             return self._cost(conn, text, skipped)
         except psycopg.Error as exc:
             skipped[_sqlstate(exc)] = skipped.get(_sqlstate(exc), 0) + 1
             return None
         finally:
-            conn.execute("SELECT hypopg_reset()")
+            conn.execute(f"SELECT {self._hypopg}.hypopg_reset()")
 
     @staticmethod
     def _cost(conn: psycopg.Connection[Any], text: str, skipped: dict[str, int]) -> float | None:
@@ -260,8 +305,9 @@ class IndexAdvisor:
             with conn.transaction():  # a savepoint: one failure leaves the run going
                 conn.execute(f"PREPARE {PREPARED} AS {text}")
                 prepared = True
-                count = _one(conn, "SELECT cardinality(parameter_types) "
-                                   "FROM pg_prepared_statements WHERE name = %s", [PREPARED])
+                count = _one(conn, "SELECT pg_catalog.cardinality(parameter_types) "
+                                   "FROM pg_catalog.pg_prepared_statements WHERE name = %s",
+                             [PREPARED])
                 args = f"({', '.join(['NULL'] * int(count))})" if count else ""
                 plan = _one(conn, f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}{args}")
             return float(plan[0]["Plan"]["Total Cost"])

@@ -9,15 +9,22 @@
   collection per TTL.
 - L3: history rows in PostgreSQL (see ``audit.py``).
 
-Redis is optional. When it is unreachable the exporter stops asking it for
-``redis.retry_after_seconds`` (a scrape must not pay a timeout every time) and
-serves from L1. Degraded snapshots (database down, a collector failed) are
+Redis is optional. When it is unreachable — or answers anything unexpected —
+the exporter stops asking it for ``redis.retry_after_seconds`` (a scrape must
+not pay a timeout every time) and serves from L1; a Redis fault is never a
+failed scrape. Degraded snapshots (database down, a collector failed) are
 kept only ``cache.error_ttl_seconds`` so recovery shows quickly.
+
+Nothing in Redis is trusted blindly: a snapshot stamped in the future beyond
+``cache.max_clock_skew_seconds`` is refused (it would look fresh forever, and
+keep a dead database "healthy" on every replica), and with ``redis.signing_key``
+set only snapshots carrying a valid HMAC of the replicas' shared key are read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -27,18 +34,30 @@ from dataclasses import dataclass, field
 
 import redis
 
+from .redact import mask_url
 from .scrape import CheckResult, Scraper, Snapshot, render
-from .settings import CacheSettings, RedisSettings, mask_url
+from .settings import CacheSettings, RedisSettings
+
+# The longest a lock or an entry is ever held, whatever deadline a request brought.
+MAX_TTL_SECONDS = 600.0
 
 log = logging.getLogger(__name__)
 
 _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
+def _px(ttl: float) -> int:
+    """Milliseconds for Redis, always finite and within MAX_TTL_SECONDS."""
+    return max(1, int(min(max(ttl, 0.0), MAX_TTL_SECONDS) * 1000))
+
+
 class RedisTier:
-    def __init__(self, settings: RedisSettings, namespace: str):
+    def __init__(self, settings: RedisSettings, namespace: str, max_skew: float = 2.0):
         assert settings.url
         self.settings = settings
+        self.max_skew = max_skew
+        self._key = settings.signing_key.encode() if settings.signing_key else None
+        self._refused_logged = False
         self.client = redis.Redis.from_url(
             settings.url, socket_timeout=settings.socket_timeout_seconds,
             socket_connect_timeout=settings.socket_timeout_seconds, health_check_interval=0)
@@ -52,6 +71,8 @@ class RedisTier:
         return time.monotonic() >= self._down_until
 
     def _failed(self, exc: Exception) -> None:
+        # Any exception, not only RedisError: whatever the shared tier does, the scrape is
+        # served from L1 (the type is logged; a message could quote stored content).
         self.errors += 1
         if self.available:
             log.warning("redis %s unavailable (%s); serving from the in-process cache for %.0fs",
@@ -59,46 +80,73 @@ class RedisTier:
                         self.settings.retry_after_seconds)
         self._down_until = time.monotonic() + self.settings.retry_after_seconds
 
+    def _sign(self, payload: bytes) -> bytes:
+        assert self._key is not None
+        return hmac.new(self._key, payload, hashlib.sha256).hexdigest().encode()
+
+    def _refuse(self, why: str) -> None:
+        if not self._refused_logged:
+            log.warning("ignoring the shared snapshot in redis: %s (logged once)", why)
+            self._refused_logged = True
+
+    def decode(self, raw: bytes, now: float) -> Snapshot | None:
+        """The snapshot in ``raw`` if it can be trusted at wall-clock ``now``, else None."""
+        if self._key is not None:
+            signature, _, raw = raw.partition(b".")
+            if not hmac.compare_digest(signature, self._sign(raw)):
+                self._refuse("missing or invalid signature (redis.signing_key)")
+                return None
+        try:
+            snap = Snapshot.from_json(raw)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self._refuse("unreadable (written by another version?)")
+            return None
+        if snap.collected_at > now + self.max_skew:
+            self._refuse(f"stamped {snap.collected_at - now:.1f}s in the future (clock skew "
+                         "between replicas, or a forged entry)")
+            return None
+        return snap
+
+    def encode(self, snapshot: Snapshot) -> bytes:
+        payload = snapshot.to_json().encode()
+        return self._sign(payload) + b"." + payload if self._key is not None else payload
+
     def get(self) -> Snapshot | None:
         try:
             raw = self.client.get(self.snapshot_key)
-        except redis.RedisError as exc:
+            if raw is None:
+                return None
+            return self.decode(raw if isinstance(raw, bytes) else str(raw).encode(), time.time())
+        except Exception as exc:
             self._failed(exc)
-            return None
-        if raw is None:
-            return None
-        try:
-            return Snapshot.from_json(raw)
-        except (ValueError, TypeError, KeyError):
-            log.warning("ignoring an unreadable snapshot in redis (written by another version?)")
             return None
 
     def put(self, snapshot: Snapshot, ttl: float) -> None:
         if ttl <= 0:
             return
         try:
-            self.client.set(self.snapshot_key, snapshot.to_json(), px=max(1, int(ttl * 1000)))
-        except redis.RedisError as exc:
+            self.client.set(self.snapshot_key, self.encode(snapshot), px=_px(ttl))
+        except Exception as exc:
             self._failed(exc)
 
     def try_lock(self, token: str, ttl: float) -> bool | None:
         """True: we collect. False: someone else does. None: Redis is unusable."""
         try:
-            return bool(self.client.set(self.lock_key, token, nx=True, px=max(1, int(ttl * 1000))))
-        except redis.RedisError as exc:
+            return bool(self.client.set(self.lock_key, token, nx=True, px=_px(ttl)))
+        except Exception as exc:
             self._failed(exc)
             return None
 
     def unlock(self, token: str) -> None:
         try:
             self.client.eval(_UNLOCK, 1, self.lock_key, token)
-        except redis.RedisError as exc:
+        except Exception as exc:
             self._failed(exc)
 
     def lock_held(self) -> bool:
         try:
             return bool(self.client.exists(self.lock_key))
-        except redis.RedisError as exc:
+        except Exception as exc:
             self._failed(exc)
             return False
 

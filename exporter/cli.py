@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         # The pool warns on every reconnect attempt; the scraper already logs the
         # database going down and coming back, once each.
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        # "Task queue depth is N" whenever more scrapes arrive than there are threads:
+        # expected with HA Prometheus pairs and replicas; the requests simply queue.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if args.command == "check-config":
         print(json.dumps(settings.masked(), indent=2))
         return 0
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return wedding_override.run(settings, args)
     if args.command == "migrate":
         try:
-            migrate(settings.database.url)
+            migrate(settings.database.url, schema=settings.database.exporter_schema)
         except Exception as exc:
             print(f"dbhealth-exporter: migration failed: {exc}", file=sys.stderr)
             return 1

@@ -26,11 +26,16 @@ def available() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def migrate(dsn: str, progress: Callable[[str], None] = print) -> list[str]:
-    """Apply pending migrations; returns the names applied."""
+def migrate(dsn: str, progress: Callable[[str], None] = print, schema: str = "public") -> list[str]:
+    """Apply pending migrations in ``schema`` (``database.exporter_schema``); the names applied.
+
+    The files name no schema: the session's search_path is set to ``schema`` alone
+    (pg_catalog is still searched first), so the tables land exactly there.
+    """
     applied: list[str] = []
-    with psycopg.connect(dsn, autocommit=True, application_name="dbhealth-migrate") as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    with psycopg.connect(dsn, autocommit=True, application_name="dbhealth-migrate",
+                         options=f"-c search_path={schema}") as conn:
+        conn.execute("SELECT pg_catalog.pg_advisory_lock(%s::bigint)", (LOCK_KEY,))
         try:
             conn.execute("""CREATE TABLE IF NOT EXISTS dbhealth_exporter_migrations (
                                 version integer PRIMARY KEY, name text NOT NULL,
@@ -46,7 +51,7 @@ def migrate(dsn: str, progress: Callable[[str], None] = print) -> list[str]:
                 progress(f"migrate: applied {name}")
                 applied.append(name)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            conn.execute("SELECT pg_catalog.pg_advisory_unlock(%s::bigint)", (LOCK_KEY,))
     if not applied:
         progress("migrate: schema is up to date")
     return applied

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import time
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from .collectors import REGISTRY, CollectContext, Collector
 from .db import Database
-from .errors import DatabaseUnavailable, PartialCollection, QueryFailed
+from .errors import DatabaseUnavailable, PartialCollection, PrivilegeMissing, QueryFailed, safe_message
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,30 @@ class CheckResult:
     success: bool
     duration_seconds: float
     error: str | None = None
+    privilege_missing: bool = False
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How the scrape loop reports one collector's failure: the one classification."""
+
+    message: str
+    log_level: int
+    privilege_missing: bool = False
+
+
+def classify(exc: Exception) -> Failure:
+    """What a collector's exception means for the log and the checks (no data in the text)."""
+    if isinstance(exc, DatabaseUnavailable):
+        # The database going down is logged once by the scraper, not once per collector.
+        return Failure(str(exc), logging.DEBUG)
+    if isinstance(exc, PrivilegeMissing) or (
+            isinstance(exc, QueryFailed) and exc.sqlstate == "42501"):
+        return Failure(f"insufficient privilege: {exc}", logging.WARNING, privilege_missing=True)
+    if isinstance(exc, QueryFailed):
+        quiet = exc.connection_lost or exc.expected
+        return Failure(str(exc), logging.DEBUG if quiet else logging.WARNING)
+    return Failure(safe_message(exc), logging.ERROR)
 
 
 @dataclass
@@ -113,6 +138,7 @@ class Scraper:
         self.collectors = collectors
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self._was_up = True
+        self._blind: dict[str, bool] = {}  # collectors currently missing a privilege
 
     def collect(self, deadline: float) -> Snapshot:
         started = time.monotonic()
@@ -139,14 +165,19 @@ class Scraper:
         duration = GaugeMetricFamily("dbhealth_collector_duration_seconds",
                                      "Time the collector took in the last collection.",
                                      labels=["collector"])
+        blind = GaugeMetricFamily(
+            "dbhealth_collector_privilege_missing",
+            "1 when the monitoring role lacks a privilege the collector needs (it would be blind).",
+            labels=["collector"])
         for name, check in checks.items():
             success.add_metric([name], 1.0 if check.success else 0.0)
             duration.add_metric([name], check.duration_seconds)
+            blind.add_metric([name], 1.0 if check.privilege_missing else 0.0)
         elapsed = time.monotonic() - started
         families += [
             GaugeMetricFamily("dbhealth_up", "1 when the target database answered.",
                               value=1.0 if up else 0.0),
-            success, duration,
+            success, duration, blind,
             GaugeMetricFamily("dbhealth_collection_duration_seconds",
                               "Time the last fresh collection took.", value=elapsed),
             GaugeMetricFamily("dbhealth_collection_statements",
@@ -167,23 +198,31 @@ class Scraper:
         try:
             produced = list(collector.collect(ctx))
         except PartialCollection as exc:  # failed, but what it could say is still served
-            quiet = isinstance(exc.cause, DatabaseUnavailable) or (
-                isinstance(exc.cause, QueryFailed) and not exc.cause.server_answered)
-            log.log(logging.DEBUG if quiet else logging.WARNING, "collector %s failed: %s",
-                    collector.name, exc.cause)
-            out.extend(exc.families)
-            return CheckResult(False, time.monotonic() - started, str(exc.cause))
-        except DatabaseUnavailable as exc:
-            return CheckResult(False, time.monotonic() - started, str(exc))
-        except QueryFailed as exc:
-            level = logging.WARNING if exc.server_answered else logging.DEBUG
-            log.log(level, "collector %s failed: %s", collector.name, exc)
-            return CheckResult(False, time.monotonic() - started, str(exc))
-        except Exception as exc:  # a bug in one collector must not fail the scrape
-            log.exception("collector %s crashed", collector.name)
-            return CheckResult(False, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
+            out.extend(exc.families)  # type: ignore[arg-type]
+            return self._failed(collector.name, exc.cause, started)
+        except Exception as exc:  # one collector, broken or blind, must not fail the scrape
+            return self._failed(collector.name, exc, started)
+        if self._blind.pop(collector.name, None):
+            log.info("collector %s has the privileges it needs again", collector.name)
         out.extend(produced)
         return CheckResult(True, time.monotonic() - started)
+
+    def _failed(self, name: str, exc: Exception, started: float) -> CheckResult:
+        failure = classify(exc)
+        if failure.privilege_missing:
+            # Logged once: a role without pg_monitor stays so until someone grants it.
+            level = logging.DEBUG if name in self._blind else logging.WARNING
+            self._blind[name] = True
+            log.log(level, "collector %s is blind: %s; grant the monitoring role pg_monitor "
+                    "(docs/runbooks/monitoring-privileges-missing.md)", name, failure.message)
+        elif failure.log_level >= logging.ERROR:
+            # A bug: the traceback's frames, but not the message (it may quote a value).
+            log.error("collector %s crashed: %s\n%s", name, failure.message,
+                      "".join(traceback.format_tb(exc.__traceback__)))
+        else:
+            log.log(failure.log_level, "collector %s failed: %s", name, failure.message)
+        return CheckResult(False, time.monotonic() - started, failure.message,
+                           privilege_missing=failure.privilege_missing)
 
 
 def _headline(families: Sequence[Metric]) -> dict[str, float]:

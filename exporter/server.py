@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import resource
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import Any
+
+from waitress.server import create_server
 
 from .audit import AuditWriter
 from .cache import RedisTier, SnapshotCache, namespace_for
@@ -20,15 +22,21 @@ from .wedding_endpoint import WeddingDayEndpoint
 log = logging.getLogger(__name__)
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128  # 50+ concurrent scrapes must queue, not be refused
+# Sockets kept for the pool, Redis and the process itself, below the connection limit.
+RESERVED_FDS = 64
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one (as Go programs do) and return it:
+    every client connection is a file descriptor, and a low limit would refuse Prometheus."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return int(soft)
 
 
 class Exporter:
@@ -39,7 +47,8 @@ class Exporter:
         redis_tier = None
         if settings.redis.url:
             redis_tier = RedisTier(settings.redis,
-                                   namespace_for(settings.database.url, settings.enabled_collectors))
+                                   namespace_for(settings.database.url, settings.enabled_collectors),
+                                   max_skew=settings.cache.max_clock_skew_seconds)
         self.audit = AuditWriter(settings.audit, self.database)
         self.cache = SnapshotCache(settings.cache, self.scraper, redis_tier,
                                    on_collected=self.audit.offer)
@@ -49,22 +58,33 @@ class Exporter:
         self.app = ExporterApp(self.cache, settings.web, extra_routes={
             "/health/wedding-day": WeddingDayEndpoint(settings, self.cache, wedding),
             **self.queries.routes})
-        self._server: WSGIServer | None = None
+        self._server: Any = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
         assert self._server is not None
-        return int(self._server.server_address[1])
+        return int(self._server.effective_port)
 
     def start(self) -> None:
         self.database.open()
         self.audit.start()
         self.queries.start()
-        host, port = self.settings.web.host_port
-        self._server = make_server(host, port, self.app, _ThreadingWSGIServer,
-                                   handler_class=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dbhealth-http",
+        web = self.settings.web
+        host, port = web.host_port
+        limit = min(web.max_connections, max(10, raise_fd_limit() - RESERVED_FDS))
+        if limit < web.max_connections:
+            log.warning("open-files limit allows %d client connections, not %d", limit,
+                        web.max_connections)
+        # waitress reads requests asynchronously and hands only complete ones to its fixed
+        # pool of threads: a slow or idle client holds a socket, never a thread, and is
+        # dropped after web.read_timeout_seconds without activity.
+        self._server = create_server(
+            self.app, host=host, port=port, threads=web.threads, connection_limit=limit,
+            channel_timeout=max(1, round(web.read_timeout_seconds)),
+            cleanup_interval=max(1, round(web.read_timeout_seconds / 2)), backlog=1024,
+            asyncore_use_poll=True, ident="dbhealth-exporter", expose_tracebacks=False)
+        self._thread = threading.Thread(target=self._server.run, name="dbhealth-http",
                                         daemon=True)
         self._thread.start()
         log.info("listening on %s:%d", host, self.port)
@@ -75,8 +95,9 @@ class Exporter:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
         self.audit.stop()
         self.queries.stop()
         self.database.close()

@@ -16,30 +16,39 @@ from typing import ClassVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from ..errors import PrivilegeMissing
 from .base import CollectContext, seconds, state_label
 
 # Utilization counts client backends against the slots ordinary roles can use:
 # max_connections minus the superuser-reserved ones (PostgreSQL 15 has no
 # reserved_connections yet), as the monitoring mixins do.
+# Without pg_read_all_stats (granted by pg_monitor) other roles' sessions show no
+# state, no backend type and no transaction start: every number here would be low
+# and look healthy, so the collector fails instead (the 'privileged' row).
 SQL = """
 WITH a AS (
     SELECT datname, state, xact_start, wait_event_type
-    FROM pg_stat_activity
+    FROM pg_catalog.pg_stat_activity
     WHERE backend_type = 'client backend'
 )
-SELECT 'conn', datname, state, count(*)::float8 FROM a GROUP BY datname, state
+SELECT 'conn', datname, state, pg_catalog.count(*)::float8 FROM a GROUP BY datname, state
 UNION ALL
-SELECT 'xact', NULL, state, extract(epoch FROM now() - min(xact_start))::float8
+SELECT 'xact', NULL, state,
+       extract(epoch FROM pg_catalog.now() - pg_catalog.min(xact_start))::float8
   FROM a WHERE xact_start IS NOT NULL GROUP BY state
 UNION ALL
-SELECT 'lockwait', NULL, NULL, count(*)::float8 FROM a WHERE wait_event_type = 'Lock'
+SELECT 'lockwait', NULL, NULL, pg_catalog.count(*)::float8 FROM a WHERE wait_event_type = 'Lock'
 UNION ALL
-SELECT 'db', datname, NULL, 0 FROM pg_database WHERE datallowconn AND NOT datistemplate
+SELECT 'db', datname, NULL, 0 FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate
 UNION ALL
-SELECT 'max', NULL, NULL, current_setting('max_connections')::float8
+SELECT 'max', NULL, NULL, pg_catalog.current_setting('max_connections')::float8
 UNION ALL
-SELECT 'reserved', NULL, NULL, current_setting('superuser_reserved_connections')::float8
+SELECT 'reserved', NULL, NULL, pg_catalog.current_setting('superuser_reserved_connections')::float8
+UNION ALL
+SELECT 'privileged', NULL, NULL, pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')::int::float8
 """
+NEEDS = ("activity sees only the monitoring role's own sessions without pg_read_all_stats "
+         "(a pg_monitor member sees all)")
 
 # Always exported (as 0 when absent) so alert expressions and graphs never see gaps.
 KNOWN_STATES = ("active", "idle", "idle_in_transaction", "idle_in_transaction_aborted")
@@ -57,7 +66,10 @@ class ActivityCollector:
         oldest: dict[str, float] = dict.fromkeys(TRANSACTION_STATES, 0.0)
         databases: set[str] = set()
         lock_waiting = max_conn = reserved = 0.0
-        for kind, datname, state, value in ctx.query(SQL, None):
+        rows = ctx.query(SQL, None)
+        if not any(kind == "privileged" and value for kind, _, _, value in rows):
+            raise PrivilegeMissing(NEEDS)
+        for kind, datname, state, value in rows:
             if kind == "conn":
                 key = (datname or "", state_label(state))
                 counts[key] = counts.get(key, 0.0) + float(value)

@@ -7,7 +7,7 @@
 
 ``last_success`` is 0 when nothing was ever archived, so "stale" alerts fire for
 an archiver that never worked; alert rules gate on ``dbhealth_wal_archive_enabled``.
-Verify with: ``SELECT * FROM pg_stat_archiver``.
+Verify with: ``SELECT * FROM pg_catalog.pg_stat_archiver``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from .base import CollectContext, seconds
 
 SQL = """
-SELECT current_setting('archive_mode') <> 'off',
+SELECT pg_catalog.current_setting('archive_mode') <> 'off',
        archived_count, failed_count,
        extract(epoch FROM last_archived_time)::float8,
        extract(epoch FROM last_failed_time)::float8
-FROM pg_stat_archiver
+FROM pg_catalog.pg_stat_archiver
 """
 
 

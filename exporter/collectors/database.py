@@ -24,10 +24,10 @@ from .base import CollectContext
 SQL = """
 SELECT d.datname, s.xact_commit, s.xact_rollback, s.blks_hit, s.blks_read, s.deadlocks,
        s.temp_files, s.temp_bytes, s.conflicts, s.numbackends,
-       CASE WHEN %(with_size)s AND has_database_privilege(d.oid, 'CONNECT')
-            THEN pg_database_size(d.oid) END
-FROM pg_database d
-JOIN pg_stat_database s ON s.datid = d.oid
+       CASE WHEN %(with_size)s AND pg_catalog.has_database_privilege(d.oid, 'CONNECT')
+            THEN pg_catalog.pg_database_size(d.oid) END
+FROM pg_catalog.pg_database d
+JOIN pg_catalog.pg_stat_database s ON s.datid = d.oid
 WHERE d.datallowconn AND NOT d.datistemplate
 ORDER BY d.datname
 """

@@ -28,12 +28,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, NoReturn, Protocol
 
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from psycopg import errors as pgerrors
 
-from ..errors import QueryFailed
+from ..errors import PrivilegeMissing, QueryFailed
+from ..queries.catalog import EXTENSION_SCHEMA_SQL, quote_ident
 from ..queries.classify import Classifier
 from ..queries.settings import DOMAINS
 from ..queries.shared import SharedState
@@ -47,13 +49,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _COLUMNS = "s.queryid, s.dbid, s.userid, s.calls, s.total_exec_time, s.rows"
-# The last row: when pg_stat_statements was last reset, and when this reading was taken
-# (the server's clock, in µs, so replicas sharing state in Redis can order their readings).
-_SENTINEL = ("SELECT NULL::bigint, 0::oid, 0::oid, 0::bigint, "
+# The last row: whether we may see other roles' statements (in the calls column: without
+# pg_read_all_stats their queryids are NULL and every number would land in "other"), when
+# pg_stat_statements was last reset, and when this reading was taken (the server's clock,
+# in µs, so replicas sharing state in Redis can order their readings).
+_SENTINEL = ("SELECT NULL::bigint, 0::oid, 0::oid, "
+             "pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')::int::bigint, "
              "coalesce(extract(epoch FROM stats_reset)::float8, 0), "
-             "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint{text} "
-             "FROM pg_stat_statements_info")
-_THIS_DB = " AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+             "(extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint{text} "
+             "FROM {schema}.pg_stat_statements_info")
+_THIS_DB = (" AND s.dbid = (SELECT oid FROM pg_catalog.pg_database "
+            "WHERE datname = pg_catalog.current_database())")
+NEEDS = ("other roles' statements have no queryid without pg_read_all_stats "
+         "(a pg_monitor member sees all)")
 
 HOW_TO_ENABLE = (
     "pg_stat_statements is not available in the monitored database, so the statements "
@@ -64,34 +72,34 @@ HOW_TO_ENABLE = (
 STARTUP_TEXT_FETCHES = 3
 # Texts fetched but not classified yet (classification is time-boxed); bounds memory.
 MAX_PENDING_TEXTS = 5000
-_MISSING_STATES = ("[42883]", "[42P01]", "[55000]")  # undefined function/table, not preloaded
+# undefined function / table (extension dropped or never created), not preloaded
+_MISSING = (pgerrors.UndefinedFunction, pgerrors.UndefinedTable, pgerrors.ObjectNotInPrerequisiteState)
 
 
 class StatementsUnavailable(QueryFailed):
-    """pg_stat_statements is missing; the remedy was logged once by the collector.
-
-    ``server_answered=False`` keeps the scraper's per-collection log line at DEBUG:
-    repeating the same warning every scrape would flood the log.
-    """
+    """pg_stat_statements is missing; the remedy was logged once by the collector
+    (``expected``: repeating the same warning every scrape would flood the log)."""
 
     def __init__(self, message: str):
-        super().__init__(message, server_answered=False)
+        super().__init__(message, expected=True)
 
 
 class AdvisorSource(Protocol):
     latest: AdvisorResult | None
 
 
-def build_sql(*, with_text: bool, include_nested: bool, all_databases: bool) -> str:
+def build_sql(schema: str, *, with_text: bool, include_nested: bool, all_databases: bool) -> str:
+    """The one statement of a collection; ``schema`` is pg_stat_statements' (from pg_extension)."""
     where = "WHERE TRUE" + ("" if include_nested else " AND s.toplevel") \
         + ("" if all_databases else _THIS_DB)
+    ext = quote_ident(schema)
     if with_text:
         return (f"SELECT {_COLUMNS}, CASE WHEN k.id IS NULL THEN s.query END "
-                f"FROM pg_stat_statements(true) s "
-                f"LEFT JOIN unnest(%(known)s::bigint[]) AS k(id) ON k.id = s.queryid {where} "
-                f"UNION ALL {_SENTINEL.format(text=', NULL::text')}")
-    return (f"SELECT {_COLUMNS} FROM pg_stat_statements(false) s {where} "
-            f"UNION ALL {_SENTINEL.format(text='')}")
+                f"FROM {ext}.pg_stat_statements(true) s "
+                f"LEFT JOIN pg_catalog.unnest(%(known)s::bigint[]) AS k(id) ON k.id = s.queryid {where} "
+                f"UNION ALL {_SENTINEL.format(text=', NULL::text', schema=ext)}")
+    return (f"SELECT {_COLUMNS} FROM {ext}.pg_stat_statements(false) s {where} "
+            f"UNION ALL {_SENTINEL.format(text='', schema=ext)}")
 
 
 class StatementsCollector:
@@ -104,10 +112,8 @@ class StatementsCollector:
         self.tracker = StatementTracker(cfg.top_n, regression_min_calls=cfg.regression_min_calls)
         self.domains: dict[int, str] = {}  # queryid → domain, for every classified statement
         self.advisor: AdvisorSource | None = None  # attached by the server wiring
-        self._sql = build_sql(with_text=False, include_nested=cfg.include_nested,
-                              all_databases=cfg.all_databases)
-        self._sql_text = build_sql(with_text=True, include_nested=cfg.include_nested,
-                                   all_databases=cfg.all_databases)
+        self.schema: str | None = None  # pg_stat_statements' schema, read from pg_extension
+        self._sql = self._sql_text = ""
         self._texts: dict[int, str | None] = {}  # fetched, waiting for classification
         self._needs_text = False
         self._last_text_fetch: float | None = None
@@ -119,8 +125,16 @@ class StatementsCollector:
 
     # -- one collection ---------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+        if self.schema is None:
+            # This collection's one statement finds the extension; the next one reads it.
+            # Nothing is exported meanwhile: an empty tracker's zeros would look like a
+            # counter reset next to what a peer replica served.
+            self._locate(ctx)
+            return
         rows, fetched_text = self._read(ctx)
-        stats_reset, read_at = self._take_sentinel(rows)
+        stats_reset, read_at, privileged = self._take_sentinel(rows)
+        if not privileged:
+            raise PrivilegeMissing(NEEDS)
         if fetched_text:
             self._remember_texts(rows)
             rows = [r[:6] for r in rows]
@@ -134,9 +148,32 @@ class StatementsCollector:
             self.domains = {q: d for q, d in self.domains.items() if q in present}
         yield from self._families()
 
-    def _read(self, ctx: CollectContext) -> tuple[list[Row], bool]:
+    def _locate(self, ctx: CollectContext) -> None:
         if self._missing is not None and ctx.now < self._recheck_at:
             raise StatementsUnavailable(self._missing)
+        found = ctx.query(EXTENSION_SCHEMA_SQL, {"name": "pg_stat_statements"})
+        if not found:
+            self._unavailable(ctx, "extension pg_stat_statements is not created in this database")
+        if not found[0][1]:
+            raise PrivilegeMissing(NEEDS)
+        if not found[0][2]:
+            self._unavailable(ctx, "pg_stat_statements is not in shared_preload_libraries")
+        self.schema = str(found[0][0])
+        cfg = self.settings
+        self._sql = build_sql(self.schema, with_text=False, include_nested=cfg.include_nested,
+                              all_databases=cfg.all_databases)
+        self._sql_text = build_sql(self.schema, with_text=True, include_nested=cfg.include_nested,
+                                   all_databases=cfg.all_databases)
+
+    def _unavailable(self, ctx: CollectContext, why: str) -> NoReturn:
+        if self._missing is None:
+            log.warning(HOW_TO_ENABLE, self.settings.missing_recheck_seconds)
+        self._missing = f"pg_stat_statements unavailable: {why}"
+        self._recheck_at = ctx.now + self.settings.missing_recheck_seconds
+        self.schema = None
+        raise StatementsUnavailable(self._missing)
+
+    def _read(self, ctx: CollectContext) -> tuple[list[Row], bool]:
         # At start the exporter's own statements appear right after the first read: the first
         # few fetches ignore the interval so that warm-up takes seconds, not a minute.
         interval = 0.0 if self._text_fetches < STARTUP_TEXT_FETCHES \
@@ -150,13 +187,8 @@ class StatementsCollector:
             else:
                 rows = ctx.query(self._sql, None)
         except QueryFailed as exc:
-            message = str(exc)
-            if "pg_stat_statements" in message and any(s in message for s in _MISSING_STATES):
-                if self._missing is None:
-                    log.warning(HOW_TO_ENABLE, self.settings.missing_recheck_seconds)
-                self._missing = f"pg_stat_statements unavailable: {message}"
-                self._recheck_at = ctx.now + self.settings.missing_recheck_seconds
-                raise StatementsUnavailable(self._missing) from None
+            if exc.matches(*_MISSING):
+                self._unavailable(ctx, str(exc))
             raise
         if self._missing is not None:
             log.info("pg_stat_statements is available again; statements collector resumed")
@@ -167,13 +199,13 @@ class StatementsCollector:
         return rows, with_text
 
     @staticmethod
-    def _take_sentinel(rows: list[Row]) -> tuple[float | None, float | None]:
-        """(stats_reset, reading time) from the sentinel row, which is removed."""
+    def _take_sentinel(rows: list[Row]) -> tuple[float | None, float | None, bool]:
+        """(stats_reset, reading time, privileged) from the sentinel row, which is removed."""
         for i in (len(rows) - 1, *range(len(rows) - 1)):  # it is last in practice
             if i >= 0 and rows[i][0] is None and rows[i][2] == 0:
                 row = rows.pop(i)
-                return (float(row[4]) if row[4] else None), float(row[5]) / 1e6
-        return None, None
+                return (float(row[4]) if row[4] else None), float(row[5]) / 1e6, bool(row[3])
+        return None, None, True
 
     def _fold(self, rows: list[Row], stats_reset: float | None, read_at: float) -> Deltas:
         """Fold the reading into the accumulators, shared through Redis when configured."""

@@ -28,10 +28,11 @@ if TYPE_CHECKING:
 
 SQL = """
 WITH watched AS (
-    SELECT * FROM unnest(%(schemas)s::text[], %(names)s::text[], %(labels)s::text[])
+    SELECT * FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(names)s::text[]),
+                       pg_catalog.unnest(%(labels)s::text[]))
         AS w(schemaname, relname, label)
 ), locked AS MATERIALIZED (
-    SELECT DISTINCT relation FROM pg_locks
+    SELECT DISTINCT relation FROM pg_catalog.pg_locks
     WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
 )
 SELECT w.label, s.seq_scan, coalesce(s.idx_scan, 0), s.n_live_tup, s.n_dead_tup,
@@ -40,9 +41,9 @@ SELECT w.label, s.seq_scan, coalesce(s.idx_scan, 0), s.n_live_tup, s.n_dead_tup,
        extract(epoch FROM greatest(s.last_autoanalyze, s.last_analyze))::float8,
        s.relid IN (SELECT relation FROM locked) AS is_locked,
        CASE WHEN s.relid IN (SELECT relation FROM locked) THEN NULL
-            ELSE pg_total_relation_size(s.relid) END
+            ELSE pg_catalog.pg_total_relation_size(s.relid) END
 FROM watched w
-JOIN pg_stat_user_tables s ON s.schemaname = w.schemaname AND s.relname = w.relname
+JOIN pg_catalog.pg_stat_user_tables s ON s.schemaname = w.schemaname AND s.relname = w.relname
 ORDER BY w.label
 """
 

@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
 from prometheus_client.core import GaugeMetricFamily, Metric
+from psycopg import errors as pgerrors
 
 from ..errors import DatabaseUnavailable, PartialCollection, QueryFailed
+from ..queries.catalog import quote_ident
 from ..wedding_calendar import (
     REASONS,
     Clock,
@@ -52,20 +54,24 @@ OVERRIDE_TABLE = "dbhealth_wedding_day_override"
 # The next Saturday is at most 7 days away, so busier days only matter within a week.
 LOOKAHEAD_DAYS = 7
 
-READ_OVERRIDE = (f"SELECT 'override', NULL, extract(epoch FROM until)::float8, reason "
-                 f"FROM {OVERRIDE_TABLE} WHERE active AND until > now()")
-# Until `dbhealth-exporter migrate` has created the table, only watch for it to appear.
-PROBE_OVERRIDE = (f"SELECT 'override_table', NULL, "
-                  f"(to_regclass('{OVERRIDE_TABLE}') IS NOT NULL)::int::float8, NULL")
 
-
-def build_statement(wedding: WeddingSettings, *, override_table: bool) -> str:
+def build_statement(wedding: WeddingSettings, schema: str, *, override_table: bool) -> str:
+    """The collector's one statement. Each business query goes on lines of its own, so a
+    trailing ``--`` comment in one cannot swallow the SQL around it; the override table
+    is named with its schema (sessions run with ``search_path = pg_catalog``)."""
+    table = f"{quote_ident(schema)}.{OVERRIDE_TABLE}"
+    override = (f"SELECT 'override', NULL, extract(epoch FROM until)::float8, reason "
+                f"FROM {table} WHERE active AND until > pg_catalog.now()"
+                if override_table else
+                # Until `dbhealth-exporter migrate` has created the table, only watch for it.
+                f"SELECT 'override_table', NULL, (pg_catalog.to_regclass("
+                f"'{quote_ident(schema)}.{OVERRIDE_TABLE}') IS NOT NULL)::int::float8, NULL")
     return "\nUNION ALL\n".join([
         "SELECT 'day'::text AS kind, d.day::date AS day, d.n::float8 AS value, NULL::text AS detail"
-        f" FROM ({wedding.weddings_by_day_sql}) AS d(day, n)",
-        f"SELECT 'vendors', NULL, ({wedding.vendors_booked_sql})::float8, NULL",
-        f"SELECT 'guests', NULL, ({wedding.guests_sql})::float8, NULL",
-        READ_OVERRIDE if override_table else PROBE_OVERRIDE,
+        f" FROM (\n{wedding.weddings_by_day_sql}\n) AS d(day, n)",
+        f"SELECT 'vendors', NULL, (\n{wedding.vendors_booked_sql}\n)::float8, NULL",
+        f"SELECT 'guests', NULL, (\n{wedding.guests_sql}\n)::float8, NULL",
+        override,
     ])
 
 
@@ -86,8 +92,9 @@ class WeddingCollector:
         self.tz = ZoneInfo(settings.timezone)
         self.clock = clock
         self.override_table = True
-        self._statements = {flag: build_statement(self.wedding, override_table=flag)
-                            for flag in (True, False)}
+        self._statements = {
+            flag: build_statement(self.wedding, settings.database.exporter_schema,
+                                  override_table=flag) for flag in (True, False)}
         # Remembered across collections so the mode survives a database outage.
         self.last_counts: TodayCounts | None = None
         self.last_db_override: Override | None = None
@@ -152,8 +159,8 @@ class WeddingCollector:
         return counts
 
     def _notice_missing_table(self, exc: Exception) -> None:
-        message = str(exc)
-        if self.override_table and "42P01" in message and OVERRIDE_TABLE in message:
+        if self.override_table and isinstance(exc, QueryFailed) \
+                and exc.matches(pgerrors.UndefinedTable) and OVERRIDE_TABLE in str(exc):
             self.override_table = False
             log.warning("table %s is missing, so run-time wedding-day overrides are off; "
                         "run 'dbhealth-exporter migrate'", OVERRIDE_TABLE)

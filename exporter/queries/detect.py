@@ -17,7 +17,7 @@ SATURDAY = 5
 LARGE_SEQ_SCANNED_SQL = """
 SELECT s.schemaname, s.relname, greatest(s.n_live_tup, c.reltuples::bigint), s.seq_scan,
        coalesce(s.idx_scan, 0), s.seq_tup_read
-FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+FROM pg_catalog.pg_stat_user_tables s JOIN pg_catalog.pg_class c ON c.oid = s.relid
 WHERE greatest(s.n_live_tup, c.reltuples) >= %(large)s AND s.seq_scan > coalesce(s.idx_scan, 0)
 ORDER BY s.seq_tup_read DESC LIMIT 50
 """

@@ -165,6 +165,6 @@ class SharedState:
 
 
 def _without_password(url: str) -> str:
-    from ..settings import mask_url  # at call time: settings imports this package
+    from ..redact import mask_url
 
     return mask_url(url)
