@@ -38,7 +38,7 @@ HEADLINE = (
     "dbhealth_replication_is_replica",
     "dbhealth_wal_archive_last_success_timestamp_seconds",
     "dbhealth_wedding_day_mode",
-    "dbhealth_wedding_peak_hours",
+    "dbhealth_wedding_peak_active",
     "dbhealth_weddings_today",
     "dbhealth_vendors_booked_today",
     "dbhealth_guests_today",

@@ -1,7 +1,7 @@
 """Wedding-day state: the mode that makes alert thresholds 50% stricter, and today's load.
 
     dbhealth_wedding_day_mode 1
-    dbhealth_wedding_peak_hours 1
+    dbhealth_wedding_peak_active 1
     dbhealth_wedding_day_reason{reason="saturday"} 1      (one series per bounded reason)
     dbhealth_wedding_override_active 0
     dbhealth_wedding_override_expiry_timestamp_seconds 0
@@ -188,7 +188,7 @@ class WeddingCollector:
             GaugeMetricFamily("dbhealth_wedding_day_mode",
                               "1 on a wedding day: wedding-day thresholds are in force.",
                               value=1.0 if state.mode else 0.0),
-            GaugeMetricFamily("dbhealth_wedding_peak_hours",
+            GaugeMetricFamily("dbhealth_wedding_peak_active",
                               "1 during peak wedding hours (local time) on a wedding day.",
                               value=1.0 if state.peak else 0.0),
             reason,

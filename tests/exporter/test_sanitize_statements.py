@@ -32,6 +32,29 @@ LEAKY = [
 ]
 
 
+# Identifiers survive normalization: personal data written as one must be masked too.
+LEAKY_IDENTIFIERS = [
+    f'SELECT email AS "{EMAIL}" FROM guests',
+    f'SAVEPOINT "{PHONE}"',
+    'SELECT 1 AS "Alice Smith"',
+    "SELECT * FROM guest_447700900123",
+    f'SELECT "{EMAIL}".email FROM guests AS "{EMAIL}"',
+]
+
+
+@pytest.mark.parametrize("text", LEAKY_IDENTIFIERS)
+def test_identifiers_that_look_personal_are_masked(text: str) -> None:
+    clean = sanitize(text)
+    assert clean != UNPARSABLE and '"<masked>"' in clean
+    for secret in (EMAIL, PHONE, "Alice Smith", "447700900123", "example.com"):
+        assert secret not in clean, clean
+
+
+def test_ordinary_identifiers_stay() -> None:
+    assert sanitize('SELECT "Order".id, guests_2024 FROM "Order", guests_2024') == \
+        'SELECT "Order".id, guests_2024 FROM "Order", guests_2024'
+
+
 @pytest.mark.parametrize("text", LEAKY)
 def test_no_literal_survives(text: str) -> None:
     clean = sanitize(text)

@@ -115,7 +115,7 @@ def test_counts_match_direct_queries_on_the_demo_database(demo_dsn: str,
     assert samples[plain("dbhealth_guests_today")] == guests
     saturday = busiest.weekday() == 5
     assert samples[plain("dbhealth_wedding_day_mode")] == (1.0 if saturday else 0.0)
-    assert samples[plain("dbhealth_wedding_peak_hours")] == (1.0 if saturday else 0.0)
+    assert samples[plain("dbhealth_wedding_peak_active")] == (1.0 if saturday else 0.0)
     assert snapshot.headline["dbhealth_guests_today"] == guests
 
 
@@ -133,7 +133,7 @@ def test_weekday_with_enough_weddings_becomes_a_wedding_day(demo_dsn: str,
     _, samples = h.collect()
     assert samples[plain("dbhealth_weddings_today")] == 10
     assert samples[plain("dbhealth_wedding_day_mode")] == 1.0
-    assert samples[plain("dbhealth_wedding_peak_hours")] == 1.0
+    assert samples[plain("dbhealth_wedding_peak_active")] == 1.0
     assert reason(samples) == "weddings_threshold"
 
 
@@ -279,7 +279,7 @@ def test_mode_is_exported_while_the_database_is_down(own_server: PostgresServer,
     assert not snapshot.checks["wedding"].success
     assert samples[plain("dbhealth_wedding_day_mode")] == 1.0  # the day's count is remembered
     assert reason(samples) == "weddings_threshold"
-    assert samples[plain("dbhealth_wedding_peak_hours")] == 1.0
+    assert samples[plain("dbhealth_wedding_peak_active")] == 1.0
     assert plain("dbhealth_weddings_today") not in samples  # no stale counts served
     assert samples[("dbhealth_collector_success", (("collector", "wedding"),))] == 0.0
     assert samples[plain("dbhealth_up")] == 0.0
