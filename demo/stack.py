@@ -26,9 +26,8 @@ import psycopg
 
 from exporter.migrate import migrate
 
-from .roles import create_monitoring_role
-
 from .cluster import LocalCluster
+from .roles import create_monitoring_role
 from .seed import SeedScale, apply_schema, is_seeded, seed
 
 ROOT = Path(os.environ.get("DBHEALTH_DEMO_DIR", ".demo")).resolve()

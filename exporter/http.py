@@ -48,8 +48,8 @@ def scrape_budget(header: str | None, default: float, offset: float) -> float:
             timeout = float(header)
         except ValueError:
             log.debug("ignoring malformed scrape timeout header")
-        if not math.isfinite(timeout):
-            timeout = default if math.isnan(timeout) else MAX_SCRAPE_TIMEOUT_SECONDS
+        if math.isnan(timeout):
+            timeout = default
         timeout = min(max(timeout, MIN_SCRAPE_TIMEOUT_SECONDS), MAX_SCRAPE_TIMEOUT_SECONDS)
     return max(MIN_SCRAPE_TIMEOUT_SECONDS, timeout - offset)
 

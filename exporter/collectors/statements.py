@@ -70,6 +70,8 @@ HOW_TO_ENABLE = (
     "PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in the monitored database "
     "(details: docs/queries.md). Rechecking every %.0fs; this is logged once.")
 STARTUP_TEXT_FETCHES = 3
+# How much newer than ours a peer replica's pg_stat_statements reading can honestly be.
+MAX_PEER_LEAD_SECONDS = 60.0
 # Texts fetched but not classified yet (classification is time-boxed); bounds memory.
 MAX_PENDING_TEXTS = 5000
 # undefined function / table (extension dropped or never created), not preloaded
@@ -216,6 +218,12 @@ class StatementsCollector:
         try:
             for _ in range(3):
                 shared.refresh(self.tracker)
+                if self.tracker.read_at > read_at + MAX_PEER_LEAD_SECONDS:
+                    # Read "later" than our own reading of the same server clock by more than
+                    # any peer could be: forged or corrupt. Ours replaces it.
+                    log.warning("ignoring shared statement counters stamped %.0fs ahead of the "
+                                "server's clock", self.tracker.read_at - read_at)
+                    self.tracker.read_at = 0.0
                 if self.tracker.read_at >= read_at:
                     return Deltas()  # a peer already folded a newer reading in: serve that
                 based_on = self.tracker.generation
