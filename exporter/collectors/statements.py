@@ -130,8 +130,9 @@ class StatementsCollector:
         if self.schema is None:
             # This collection's one statement finds the extension; the next one reads it.
             # Nothing is exported meanwhile: an empty tracker's zeros would look like a
-            # counter reset next to what a peer replica served.
+            # counter reset next to what a peer replica served. The advice does not depend on it.
             self._locate(ctx)
+            yield from _advisor_families(self.advisor.latest if self.advisor is not None else None)
             return
         rows, fetched_text = self._read(ctx)
         stats_reset, read_at, privileged = self._take_sentinel(rows)
