@@ -61,7 +61,7 @@ def main() -> int:
     print(f"interpreter only: {rss()}")
     from bench import dataset
     from exporter import db, scrape
-    from exporter.queries import tracker
+    from exporter.statements import tracker
     from exporter.scrape import Scraper, build_collectors
     from exporter.server import Exporter  # noqa: F401 - the import cost of the real server
     from exporter.settings import load_settings

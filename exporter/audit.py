@@ -19,9 +19,9 @@ from psycopg import errors as pgerrors
 
 from .db import Database
 from .errors import DatabaseUnavailable, QueryFailed
-from .queries.catalog import quote_ident
 from .scrape import Snapshot, snapshot_summary
 from .settings import AuditSettings
+from .sqlcheck import quote_ident
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,12 @@ import signal
 import sys
 from typing import Any
 
-from . import __version__, wedding_override
+from . import __version__
 from .collectors import COLLECTOR_DEFAULTS
 from .errors import ConfigError
 from .migrate import migrate
 from .settings import Settings, load_settings
+from .wedding import override as wedding_override
 
 log = logging.getLogger("exporter")
 

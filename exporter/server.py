@@ -11,13 +11,13 @@ from waitress.server import create_server
 
 from .audit import AuditWriter
 from .cache import RedisTier, SnapshotCache, namespace_for
-from .collectors.wedding import WeddingCollector
 from .db import Database
 from .http import ExporterApp
-from .queries.service import QueryTracker
 from .scrape import Scraper, build_collectors
 from .settings import Settings
-from .wedding_endpoint import WeddingDayEndpoint
+from .statements.service import QueryTracker
+from .wedding.collector import WeddingCollector
+from .wedding.endpoint import WeddingDayEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .collectors import COLLECTOR_DEFAULTS
 from .errors import ConfigError
-from .queries.settings import StatementsSettings
 from .redact import MASK, mask_url
-from .wedding_settings import WeddingSettings
+from .statements.settings import StatementsSettings
+from .wedding.settings import WeddingSettings
 
 ENV_PREFIX = "DBHEALTH_"
 # Fixed names from the SPEC; anything else is DBHEALTH_<SECTION>__<KEY>.

@@ -43,6 +43,11 @@ class Names:
         return sorted(name for schema, name in self.relations if schema is None)
 
 
+def quote_ident(name: str) -> str:
+    """A name as a quoted SQL identifier (schema names from the catalog or the settings)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def parseable(sql: str, params: tuple[str, ...]) -> str:
     """``sql`` with psycopg's ``%(name)s`` placeholders as ``$n``, as the server will see it.
 

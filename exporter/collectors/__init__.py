@@ -6,14 +6,14 @@ Adding a collector is one module in this package plus one line here; the
 
 from __future__ import annotations
 
+from ..statements.collector import StatementsCollector
+from ..wedding.collector import WeddingCollector
 from .activity import ActivityCollector
 from .archiver import ArchiverCollector
 from .base import CollectContext, Collector, CollectorFactory
 from .database import DatabaseCollector
 from .replication import ReplicationCollector
-from .statements import StatementsCollector
 from .tables import TablesCollector
-from .wedding import WeddingCollector
 
 # Run in this order. The wedding-day signal goes first: it is what the rules need
 # most, and it must not be the one left out when a scrape deadline runs short.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from exporter.advisor import IndexAdvisor
 from exporter.db import Database
+from exporter.statements.advisor import IndexAdvisor
 
 from ..support.postgres import PostgresServer
 from ..support.statements import settings_for

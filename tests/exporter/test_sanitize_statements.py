@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.queries.classify import Classifier
-from exporter.queries.sanitize import UNPARSABLE, sanitize
-from exporter.queries.settings import StatementsSettings
+from exporter.statements.classify import Classifier
+from exporter.statements.sanitize import UNPARSABLE, sanitize
+from exporter.statements.settings import StatementsSettings
 
 EMAIL = "alice.secret@example.com"
 PHONE = "+447700900123"

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from exporter.queries.report import QueryReport
 from exporter.server import Exporter
+from exporter.statements.report import QueryReport
 
 from ..support.polling import wait_until
 from ..support.postgres import PostgresServer

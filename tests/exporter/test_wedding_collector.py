@@ -15,11 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from demo.seed import apply_schema
 from exporter.cli import main as cli_main
-from exporter.collectors.wedding import WeddingCollector
 from exporter.db import Database
 from exporter.migrate import migrate
 from exporter.scrape import Scraper, Snapshot
 from exporter.settings import Settings, load_settings
+from exporter.wedding.collector import WeddingCollector
 from tests.support.postgres import PostgresServer
 
 LONDON = ZoneInfo("Europe/London")

@@ -12,10 +12,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .cache import SnapshotCache
-from .collectors.wedding import WeddingCollector
-from .settings import Settings
-from .wedding_calendar import Clock, Override, WeddingDayState, aware, decide, system_clock
+from ..cache import SnapshotCache
+from ..settings import Settings
+from .calendar import Clock, Override, WeddingDayState, aware, decide, system_clock
+from .collector import WeddingCollector
 
 Environ = dict[str, Any]
 

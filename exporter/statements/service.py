@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..advisor import IndexAdvisor
-from ..collectors.statements import StatementsCollector
-from .detect import wedding_day_active
+from .advisor import IndexAdvisor
+from .collector import StatementsCollector
+from .findings import wedding_day_active
 from .report import QueryReport
 from .suggestions import AdvisorResult
 

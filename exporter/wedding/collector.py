@@ -31,9 +31,10 @@ from zoneinfo import ZoneInfo
 from prometheus_client.core import GaugeMetricFamily, Metric
 from psycopg import errors as pgerrors
 
+from ..collectors.base import CollectContext, Row
 from ..errors import DatabaseUnavailable, PartialCollection, QueryFailed
-from ..queries.catalog import quote_ident
-from ..wedding_calendar import (
+from ..sqlcheck import quote_ident
+from .calendar import (
     REASONS,
     Clock,
     Override,
@@ -42,8 +43,7 @@ from ..wedding_calendar import (
     decide,
     local_midnight,
 )
-from ..wedding_settings import WeddingSettings
-from .base import CollectContext, Row
+from .settings import WeddingSettings
 
 if TYPE_CHECKING:
     from ..settings import Settings

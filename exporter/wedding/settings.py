@@ -15,7 +15,7 @@ from datetime import datetime, time
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .sqlcheck import check_business_sql
+from ..sqlcheck import check_business_sql
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 

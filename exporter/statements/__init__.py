@@ -2,5 +2,5 @@
 
 Nothing here imports the exporter's settings at run time (settings import this
 package for the ``statements:`` section), and nothing here talks to the driver
-directly except :mod:`exporter.queries.whatif`.
+directly except :mod:`exporter.statements.whatif`.
 """

@@ -14,10 +14,10 @@ then, at most every ``statements.text_fetch_interval_seconds``, that same single
 statement runs with ``showtext := true`` and returns text only for unknown ids.
 Classification (pglast) is time-boxed per collection; entries still waiting for
 it are held back and counted in full once classified. Counters are made
-monotonic by :mod:`exporter.queries.tracker`. Text never becomes a label.
+monotonic by :mod:`exporter.statements.tracker`. Text never becomes a label.
 
 With Redis configured, the accumulators are shared by all replicas
-(:mod:`exporter.queries.shared`), so the counters served do not depend on which
+(:mod:`exporter.statements.shared`), so the counters served do not depend on which
 replica collected; without it (or while it is down) they live in this process.
 
 Verify with: ``SELECT queryid, calls, total_exec_time FROM pg_stat_statements``.
@@ -34,14 +34,15 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from psycopg import errors as pgerrors
 
+from ..collectors.base import CollectContext, Row
 from ..errors import PrivilegeMissing, QueryFailed
-from ..queries.catalog import EXTENSION_SCHEMA_SQL, quote_ident
-from ..queries.classify import Classifier
-from ..queries.settings import DOMAINS
-from ..queries.shared import SharedState
-from ..queries.suggestions import AdvisorResult
-from ..queries.tracker import Deltas, StatementTracker
-from .base import CollectContext, Row
+from ..sqlcheck import quote_ident
+from .catalog import EXTENSION_SCHEMA_SQL
+from .classify import Classifier
+from .settings import DOMAINS
+from .shared import SharedState
+from .suggestions import AdvisorResult
+from .tracker import Deltas, StatementTracker
 
 if TYPE_CHECKING:
     from ..settings import Settings

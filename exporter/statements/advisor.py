@@ -26,7 +26,7 @@ closed instead of reused. Errors are reported by SQLSTATE only: a server
 message may quote a literal.
 
 Nothing another role wrote runs while planning: a statement is planned only
-after the gates of :mod:`exporter.queries.gate` (catalog code only, tables
+after the gates of :mod:`exporter.statements.gate` (catalog code only, tables
 named with their schema, tables and their expressions owned by trusted roles).
 """
 
@@ -41,17 +41,17 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from .errors import DatabaseUnavailable
-from .queries.candidates import index_candidates, predicate_columns
-from .queries.catalog import quote_ident
-from .queries.classify import Table, parse_tree
-from .queries.detect import LARGE_SEQ_SCANNED_SQL
-from .queries.gate import PLANNABLE_KINDS, TRUST_SQL, plannable, qualified, resolve
-from .queries.suggestions import AdvisorResult, IndexSuggestion
+from ..errors import DatabaseUnavailable
+from ..sqlcheck import quote_ident
+from .candidates import index_candidates, predicate_columns
+from .classify import Table, parse_tree
+from .findings import LARGE_SEQ_SCANNED_SQL
+from .gate import PLANNABLE_KINDS, TRUST_SQL, plannable, qualified, resolve
+from .suggestions import AdvisorResult, IndexSuggestion
 
 if TYPE_CHECKING:
-    from .db import Database
-    from .queries.settings import StatementsSettings
+    from ..db import Database
+    from .settings import StatementsSettings
 
 log = logging.getLogger(__name__)
 

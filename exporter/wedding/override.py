@@ -15,11 +15,11 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .db import Database
-from .errors import DatabaseUnavailable, QueryFailed
-from .queries.catalog import quote_ident
-from .settings import Settings
-from .wedding_calendar import Clock, aware, system_clock
+from ..db import Database
+from ..errors import DatabaseUnavailable, QueryFailed
+from ..settings import Settings
+from ..sqlcheck import quote_ident
+from .calendar import Clock, aware, system_clock
 
 # A forgotten override must not keep Saturday thresholds for weeks.
 MAX_DURATION = timedelta(days=14)

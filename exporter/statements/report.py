@@ -22,17 +22,18 @@ from urllib.parse import parse_qs
 from psycopg import errors as pgerrors
 
 from ..errors import DatabaseUnavailable, QueryFailed
-from .catalog import EXTENSION_SCHEMA_SQL, quote_ident
+from ..sqlcheck import quote_ident
+from .catalog import EXTENSION_SCHEMA_SQL
 from .classify import Classifier, parse_tree, tables_in
-from .detect import LARGE_SEQ_SCANNED_SQL, StatementStats, findings, table_label
+from .findings import LARGE_SEQ_SCANNED_SQL, StatementStats, findings, table_label
 from .sanitize import sanitize
 from .settings import WEDDING_CRITICAL_DOMAINS
 from .suggestions import AdvisorResult
 
 if TYPE_CHECKING:
-    from ..collectors.statements import StatementsCollector
     from ..db import Database, Session
     from ..settings import Settings
+    from .collector import StatementsCollector
 
 log = logging.getLogger(__name__)
 

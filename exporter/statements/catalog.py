@@ -18,8 +18,3 @@ SELECT n.nspname::text, pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'),
 FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname = %(name)s
 """
-
-
-def quote_ident(name: str) -> str:
-    """A schema name as a quoted SQL identifier (it comes from the catalog, not from users)."""
-    return '"' + name.replace('"', '""') + '"'
