@@ -19,8 +19,8 @@ from psycopg import errors as pgerrors
 
 from .db import Database
 from .errors import DatabaseUnavailable, QueryFailed
-from .scrape import Snapshot, snapshot_summary
 from .settings import AuditSettings
+from .snapshot import Snapshot, summary
 from .sqlcheck import quote_ident
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,12 @@ class AuditWriter:
 
     def record(self, snapshot: Snapshot) -> bool:
         """Write one history row if none is newer than the interval; True if written."""
-        summary = snapshot_summary(snapshot)
+        shown = summary(snapshot)
         alerts = [{"check": name, "error": check["error"]}
-                  for name, check in summary["checks"].items() if not check["success"]]
+                  for name, check in shown["checks"].items() if not check["success"]]
         written = self.database.write(self._insert, {
             "at": snapshot.collected_at, "status": snapshot.status,
-            "metrics": json.dumps(summary), "alerts": json.dumps(alerts),
+            "metrics": json.dumps(shown), "alerts": json.dumps(alerts),
             "by": snapshot.collected_by, "duration": snapshot.duration_seconds,
             "interval": self.settings.interval_seconds,
         })

@@ -28,22 +28,32 @@ import hmac
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from .redact import mask_url
-from .scrape import CheckResult, Scraper, Snapshot, render
+from .scrape import Scraper
 from .settings import CacheSettings, RedisSettings
+from .snapshot import CheckResult, Snapshot, render
 
 # The longest a lock or an entry is ever held, whatever deadline a request brought.
 MAX_TTL_SECONDS = 600.0
 
 log = logging.getLogger(__name__)
 
-_UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+class Holder(Enum):
+    """Who collects for everybody this time (single-flight through a Redis lock)."""
+
+    US = "us"
+    PEER = "peer"
+    NOBODY = "nobody"  # Redis is unusable: everybody collects for themselves
 
 
 def _px(ttl: float) -> int:
@@ -129,23 +139,27 @@ class RedisTier:
         except Exception as exc:
             self._failed(exc)
 
-    def try_lock(self, token: str, ttl: float) -> bool | None:
-        """True: we collect. False: someone else does. None: Redis is unusable."""
+    def try_lock(self, ttl: float) -> tuple[Holder, Lock | None]:
+        """Take the collection lock (redis-py's own: a token, SET NX PX, compare-and-delete)
+        without waiting; the lock expires by itself if its holder dies."""
+        lock = self.client.lock(self.lock_key, timeout=_px(ttl) / 1000, blocking=False)
         try:
-            return bool(self.client.set(self.lock_key, token, nx=True, px=_px(ttl)))
+            return (Holder.US, lock) if lock.acquire() else (Holder.PEER, None)
         except Exception as exc:
             self._failed(exc)
-            return None
+            return Holder.NOBODY, None
 
-    def unlock(self, token: str) -> None:
+    def unlock(self, lock: Lock) -> None:
         try:
-            self.client.eval(_UNLOCK, 1, self.lock_key, token)
+            lock.release()
+        except LockError:
+            pass  # expired before the collection ended: a peer may hold it now, leave theirs
         except Exception as exc:
             self._failed(exc)
 
     def lock_held(self) -> bool:
         try:
-            return bool(self.client.exists(self.lock_key))
+            return bool(self.client.lock(self.lock_key).locked())
         except Exception as exc:
             self._failed(exc)
             return False
@@ -225,15 +239,13 @@ class SnapshotCache:
         if shared is not None and self._fresh(shared, self._l2_ttl(shared)):
             self.stats.hits["l2"] += 1
             return shared, "l2"
-        token = uuid.uuid4().hex
-        lock_ttl = max(0.5, deadline - time.monotonic())
-        locked = tier.try_lock(token, lock_ttl)
-        if locked is False:
+        holder, lock = tier.try_lock(max(0.5, deadline - time.monotonic()))
+        if holder is Holder.PEER:
             waited = self._wait_for_peer(tier, shared.collected_at if shared else 0.0, deadline)
             if waited is not None:
                 self.stats.hits["l2"] += 1
                 return waited, "l2"
-            locked = None  # the peer did not deliver in time: collect ourselves
+            # the peer did not deliver in time: collect ourselves
         try:
             snap = self._collect(deadline)
             if tier.available:
@@ -241,8 +253,8 @@ class SnapshotCache:
                                    self.settings.l2_wedding_day_ttl_seconds))
             return snap, "collected"
         finally:
-            if locked:
-                tier.unlock(token)
+            if lock is not None:
+                tier.unlock(lock)
 
     def _wait_for_peer(self, tier: RedisTier, seen: float, deadline: float) -> Snapshot | None:
         # Leave ourselves enough time to collect if the peer dies mid-collection.

@@ -15,7 +15,6 @@ and the name is what an operator needs (``relation "public.weddings" does not ex
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import psycopg
 
@@ -89,17 +88,8 @@ class QueryFailed(ExporterError):
 class PrivilegeMissing(QueryFailed):
     """The monitoring role cannot see what the collector needs (it would report blind numbers)."""
 
+    SQLSTATE = "42501"  # insufficient_privilege: what the server says for a missing grant
+
     def __init__(self, message: str):
-        super().__init__(message, sqlstate="42501")
+        super().__init__(message, sqlstate=self.SQLSTATE)
 
-
-class PartialCollection(ExporterError):
-    """A collector failed but still has families worth serving (the wedding-day clock).
-
-    The scraper serves ``families`` and reports the collector as failed because of ``cause``.
-    """
-
-    def __init__(self, families: Sequence[object], cause: Exception):
-        super().__init__(str(cause))
-        self.families = families
-        self.cause = cause

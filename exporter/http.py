@@ -23,8 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from . import __version__
 from .cache import SnapshotCache
-from .scrape import Snapshot, snapshot_summary
 from .settings import WebSettings
+from .snapshot import Snapshot, summary
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class ExporterApp:
 
     def _health_full(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
         snapshot, source = self.cache.get(self.deadline(environ))
-        payload = snapshot_summary(snapshot)
+        payload = summary(snapshot)
         payload["cache"] = {"source": source, "age_seconds": round(snapshot.age(), 3),
                             "redis": None if self.cache.redis is None
                             else ("up" if self.cache.redis.available else "down")}

@@ -1,29 +1,61 @@
-"""Wiring: settings → database, collectors, caches, history, HTTP server."""
+"""Wiring, in one place: settings → database, collectors, advisor, caches, history, HTTP server.
+
+Every part gets what it needs as a constructor argument: the statements collector
+its advisor and shared accumulators, the advisor and ``/queries`` the wedding-day
+answer from the cached snapshot, the wedding endpoint its snapshot source.
+"""
 
 from __future__ import annotations
 
 import logging
 import resource
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from waitress.server import create_server
 
 from .audit import AuditWriter
 from .cache import RedisTier, SnapshotCache, namespace_for
+from .collectors.activity import ActivityCollector
+from .collectors.archiver import ArchiverCollector
+from .collectors.base import Collector
+from .collectors.database import DatabaseCollector
+from .collectors.replication import ReplicationCollector
+from .collectors.tables import TablesCollector
 from .db import Database
-from .http import ExporterApp
-from .scrape import Scraper, build_collectors
+from .http import ExporterApp, scrape_budget
+from .scrape import Scraper
 from .settings import Settings
-from .statements.service import QueryTracker
+from .snapshot import wedding_day_in_force
+from .statements.advisor import IndexAdvisor
+from .statements.collector import AdvisorSource, StatementsCollector
+from .statements.report import QueryReport
+from .statements.shared import SharedState
 from .wedding.collector import WeddingCollector
 from .wedding.endpoint import WeddingDayEndpoint
 
 log = logging.getLogger(__name__)
 
-
 # Sockets kept for the pool, Redis and the process itself, below the connection limit.
 RESERVED_FDS = 64
+
+
+def build_collectors(settings: Settings, advisor: AdvisorSource | None = None) -> list[Collector]:
+    """The enabled collectors, in their run order (``COLLECTOR_DEFAULTS``)."""
+    shared = SharedState(settings) if settings.redis.url else None
+    factories: dict[str, Callable[[], Collector]] = {
+        "wedding": lambda: WeddingCollector(settings.wedding, settings.timezone,
+                                            settings.database.exporter_schema),
+        "activity": ActivityCollector,
+        "database": DatabaseCollector,
+        "replication": ReplicationCollector,
+        "archiver": ArchiverCollector,
+        "tables": lambda: TablesCollector(settings.tables.watched),
+        "statements": lambda: StatementsCollector(settings.statements, advisor=advisor,
+                                                  shared=shared),
+    }
+    return [factories[name]() for name in settings.enabled_collectors]
 
 
 def raise_fd_limit() -> int:
@@ -43,7 +75,14 @@ class Exporter:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.database = Database(settings.database)
-        self.scraper = Scraper(settings, self.database, build_collectors(settings))
+
+        def wedding_day() -> bool:
+            return wedding_day_in_force(self.cache.last)
+
+        self.advisor = (IndexAdvisor(settings.statements, self.database, wedding_day)
+                        if settings.statements.advisor.enabled else None)
+        collectors = build_collectors(settings, self.advisor)
+        self.scraper = Scraper(self.database, collectors)
         redis_tier = None
         if settings.redis.url:
             redis_tier = RedisTier(settings.redis,
@@ -52,12 +91,17 @@ class Exporter:
         self.audit = AuditWriter(settings.audit, self.database)
         self.cache = SnapshotCache(settings.cache, self.scraper, redis_tier,
                                    on_collected=self.audit.offer)
-        wedding = next((c for c in self.scraper.collectors
-                        if isinstance(c, WeddingCollector)), None)
-        self.queries = QueryTracker(settings, self.database, self.scraper.collectors, self.cache)
-        self.app = ExporterApp(self.cache, settings.web, extra_routes={
-            "/health/wedding-day": WeddingDayEndpoint(settings, self.cache, wedding),
-            **self.queries.routes})
+        statements = next((c for c in collectors if isinstance(c, StatementsCollector)), None)
+        self.report = QueryReport(settings, self.database, statements,
+                                  lambda: self.advisor.latest if self.advisor else None,
+                                  wedding_day)
+        web = settings.web
+        wedding_endpoint = WeddingDayEndpoint(
+            settings.wedding, settings.timezone, self.cache.get,
+            scrape_budget(None, web.default_scrape_timeout_seconds,
+                          web.scrape_timeout_offset_seconds))
+        self.app = ExporterApp(self.cache, web, extra_routes={
+            "/health/wedding-day": wedding_endpoint, "/queries": self.report})
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -69,7 +113,8 @@ class Exporter:
     def start(self) -> None:
         self.database.open()
         self.audit.start()
-        self.queries.start()
+        if self.advisor is not None:
+            self.advisor.start()
         web = self.settings.web
         host, port = web.host_port
         limit = min(web.max_connections, max(10, raise_fd_limit() - RESERVED_FDS))
@@ -99,5 +144,6 @@ class Exporter:
             if self._thread is not None:
                 self._thread.join(timeout=5)
         self.audit.stop()
-        self.queries.stop()
+        if self.advisor is not None:
+            self.advisor.stop()
         self.database.close()

@@ -11,13 +11,12 @@ Verify with: ``SELECT datname, state, count(*) FROM pg_stat_activity GROUP BY 1,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..errors import PrivilegeMissing
-from .base import CollectContext, seconds, state_label
+from .base import CollectContext, Collected, seconds, state_label
 
 # Utilization counts client backends against the slots ordinary roles can use:
 # max_connections minus the superuser-reserved ones (PostgreSQL 15 has no
@@ -58,10 +57,7 @@ TRANSACTION_STATES = ("active", "idle_in_transaction", "idle_in_transaction_abor
 class ActivityCollector:
     name: ClassVar[str] = "activity"
 
-    def __init__(self, settings: object = None) -> None:
-        pass
-
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         counts: dict[tuple[str, str], float] = {}
         oldest: dict[str, float] = dict.fromkeys(TRANSACTION_STATES, 0.0)
         databases: set[str] = set()
@@ -92,19 +88,27 @@ class ActivityCollector:
                                   labels=["datname", "state"])
         for (datname, state), value in sorted(counts.items()):
             conns.add_metric([datname, state], value)
-        yield conns
-        yield GaugeMetricFamily("dbhealth_connections_max", "The server's max_connections.",
-                                value=max_conn)
-        usable = max(1.0, max_conn - reserved)
-        yield GaugeMetricFamily(
-            "dbhealth_connection_utilization_ratio",
-            "Client backends / (max_connections - superuser_reserved_connections).",
-            value=sum(counts.values()) / usable)
+        utilization = sum(counts.values()) / max(1.0, max_conn - reserved)
         age = GaugeMetricFamily("dbhealth_oldest_transaction_age_seconds",
                                 "Age of the oldest open transaction, by backend state.",
                                 labels=["state"])
         for state, value in sorted(oldest.items()):
             age.add_metric([state], value)
-        yield age
-        yield GaugeMetricFamily("dbhealth_lock_waiting_sessions",
-                                "Client sessions waiting on a heavyweight lock.", value=lock_waiting)
+        families: list[Metric] = [
+            conns,
+            GaugeMetricFamily("dbhealth_connections_max", "The server's max_connections.",
+                              value=max_conn),
+            GaugeMetricFamily(
+                "dbhealth_connection_utilization_ratio",
+                "Client backends / (max_connections - superuser_reserved_connections).",
+                value=utilization),
+            age,
+            GaugeMetricFamily("dbhealth_lock_waiting_sessions",
+                              "Client sessions waiting on a heavyweight lock.", value=lock_waiting),
+        ]
+        return Collected(families, summary={
+            "dbhealth_connection_utilization_ratio": utilization,
+            "dbhealth_connections_max": max_conn,
+            "dbhealth_lock_waiting_sessions": lock_waiting,
+            "dbhealth_oldest_transaction_age_seconds": max(oldest.values(), default=0.0),
+        })

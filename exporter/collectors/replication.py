@@ -13,13 +13,12 @@ Verify with: ``SELECT application_name, replay_lag FROM pg_stat_replication``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily
 
 from ..errors import PrivilegeMissing
-from .base import CollectContext, seconds
+from .base import CollectContext, Collected, seconds
 
 SQL = """
 WITH head AS (
@@ -53,10 +52,7 @@ NEEDS = ("replication lag is hidden without pg_read_all_stats (a pg_monitor memb
 class ReplicationCollector:
     name: ClassVar[str] = "replication"
 
-    def __init__(self, settings: object = None) -> None:
-        pass
-
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         lag = GaugeMetricFamily("dbhealth_replication_lag_seconds",
                                 "Replay lag per standby ('local' on a standby: its own delay).",
                                 labels=["replica"])
@@ -69,6 +65,7 @@ class ReplicationCollector:
                                        "WAL retained on the primary for the slot.", labels=["slot"])
         is_replica = 0.0
         standbys = 0
+        worst_lag = 0.0
         rows = ctx.query(SQL, None)
         if not any(kind == "privileged" and a for kind, _, a, _ in rows):
             raise PrivilegeMissing(NEEDS)
@@ -76,16 +73,21 @@ class ReplicationCollector:
             if kind == "standby":
                 standbys += 1
                 lag.add_metric([name], seconds(a))
+                worst_lag = max(worst_lag, seconds(a))
                 lag_bytes.add_metric([name], seconds(b))
             elif kind == "self":
                 is_replica = float(a)
                 if is_replica:
                     lag.add_metric(["local"], seconds(b))
+                    worst_lag = max(worst_lag, seconds(b))
             elif kind == "slot":
                 slot_active.add_metric([name], float(a))
                 slot_bytes.add_metric([name], seconds(b))
-        yield GaugeMetricFamily("dbhealth_replication_is_replica",
-                                "1 when this server is a standby (in recovery).", value=is_replica)
-        yield GaugeMetricFamily("dbhealth_replication_standbys",
-                                "Standbys streaming from this server.", value=float(standbys))
-        yield from (lag, lag_bytes, slot_active, slot_bytes)
+        return Collected([
+            GaugeMetricFamily("dbhealth_replication_is_replica",
+                              "1 when this server is a standby (in recovery).", value=is_replica),
+            GaugeMetricFamily("dbhealth_replication_standbys",
+                              "Standbys streaming from this server.", value=float(standbys)),
+            lag, lag_bytes, slot_active, slot_bytes,
+        ], summary={"dbhealth_replication_is_replica": is_replica,
+                    "dbhealth_replication_lag_seconds": worst_lag})

@@ -16,15 +16,12 @@ Verify with: ``SELECT relname, seq_scan, idx_scan, n_dead_tup FROM pg_stat_user_
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from .base import CollectContext, seconds
-
-if TYPE_CHECKING:
-    from ..settings import Settings
+from .base import CollectContext, Collected, seconds
 
 SQL = """
 WITH watched AS (
@@ -51,15 +48,16 @@ ORDER BY w.label
 class TablesCollector:
     name: ClassVar[str] = "tables"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, watched: Sequence[str]) -> None:
+        """``watched``: table names, ``schema.table`` or ``table`` (in public)."""
         schemas, names = [], []
-        for entry in settings.tables.watched:
+        for entry in watched:
             schema, _, name = entry.rpartition(".")
             schemas.append(schema or "public")
             names.append(name)
-        self.params = {"schemas": schemas, "names": names, "labels": list(settings.tables.watched)}
+        self.params = {"schemas": schemas, "names": names, "labels": list(watched)}
 
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         t = ["table"]
         seq = CounterMetricFamily("dbhealth_table_seq_scans", "Sequential scans.", labels=t)
         idx = CounterMetricFamily("dbhealth_table_index_scans", "Index scans.", labels=t)
@@ -90,4 +88,4 @@ class TablesCollector:
             locked.add_metric([label], 1.0 if is_locked else 0.0)
             if size_bytes is not None:
                 size.add_metric([label], float(size_bytes))
-        yield from (seq, idx, live, dead, rows, vacuum, analyze, locked, size)
+        return Collected([seq, idx, live, dead, rows, vacuum, analyze, locked, size])

@@ -39,23 +39,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg import sql
 
 from ..errors import DatabaseUnavailable
 from ..sqlcheck import quote_ident
-from .candidates import index_candidates, predicate_columns
+from .candidates import predicate_columns
 from .classify import Table, parse_tree
 from .findings import LARGE_SEQ_SCANNED_SQL
 from .gate import PLANNABLE_KINDS, TRUST_SQL, plannable, qualified, resolve
 from .suggestions import AdvisorResult, IndexSuggestion
+from .whatif import TableInfo, sqlstate_label, what_if
 
 if TYPE_CHECKING:
     from ..db import Database
     from .settings import StatementsSettings
 
 log = logging.getLogger(__name__)
-
-PREPARED = "dbhealth_advisor_plan"
 
 # {ext}: pg_stat_statements' schema, read from pg_extension.
 SLOW_SQL = """
@@ -96,22 +94,6 @@ JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = t.relname
 LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid
 WHERE c.relkind IN ('r', 'p', 'm')
 """
-
-class TableInfo:
-    def __init__(self, row: tuple[Any, ...]):
-        (_, _, self.schema, self.name, self.oid, self.reltuples, columns, indexes,
-         self.seq_scan, self.idx_scan, self.live_rows) = row
-        self.columns: set[str] = set(columns or [])
-        self.indexes: list[tuple[str, ...]] = [tuple(i.split(",")) for i in indexes or []]
-
-    def indexed(self, columns: tuple[str, ...]) -> bool:
-        return any(index[: len(columns)] == columns for index in self.indexes)
-
-
-def _sqlstate(exc: BaseException) -> str:
-    state = getattr(getattr(exc, "diag", None), "sqlstate", None)
-    return f"{type(exc).__name__}[{state}]" if state else type(exc).__name__
-
 
 class IndexAdvisor:
     def __init__(self, settings: StatementsSettings, database: Database,
@@ -156,8 +138,8 @@ class IndexAdvisor:
             result = AdvisorResult(time.time(), False, threshold, error="no pool connection")
         except Exception as exc:  # the thread must survive anything; no message: PII
             level = logging.WARNING if isinstance(exc, psycopg.Error) else logging.ERROR
-            log.log(level, "index advisor run failed: %s", _sqlstate(exc))
-            result = AdvisorResult(time.time(), False, threshold, error=_sqlstate(exc))
+            log.log(level, "index advisor run failed: %s", sqlstate_label(exc))
+            result = AdvisorResult(time.time(), False, threshold, error=sqlstate_label(exc))
         self.latest = result
         log.info("index advisor: %d slow statement(s) evaluated, %d suggestion(s)%s",
                  result.evaluated, len(result.suggestions),
@@ -205,7 +187,8 @@ class IndexAdvisor:
                 by_table = predicate_columns(tree, _columns_lookup(tables))
                 evaluated += 1
                 if hypopg:
-                    found = self._what_if(conn, queryid, text, tables, by_table, skipped)
+                    found = what_if(conn, self._hypopg or "", queryid, text, tables, by_table,
+                                    cfg.min_saving_ratio, skipped)
                 else:
                     found = self._heuristic(queryid, tables, by_table, large_tables)
                 for s in found:
@@ -256,72 +239,6 @@ class IndexAdvisor:
                                          "names": [t[1] for t in ordered]}).fetchall()
         return {(r[0] or None, r[1]): TableInfo(r) for r in rows}
 
-    def _what_if(self, conn: psycopg.Connection[Any], queryid: int, text: str,
-                 tables: dict[Table, TableInfo], by_table: dict[Table, list[str]],
-                 skipped: dict[str, int]) -> list[IndexSuggestion]:
-        before = self._cost(conn, text, skipped)
-        if before is None or before <= 0:
-            return []
-        gate = before * (1.0 - self.settings.advisor.min_saving_ratio)
-        for width in (1, 2):  # dexter: single columns first, pairs only if none is enough
-            winner: tuple[float, TableInfo, tuple[str, ...]] | None = None
-            for ref, columns in by_table.items():
-                info = tables.get(ref)
-                if info is None:
-                    continue
-                for cand in index_candidates(columns[:4], max_columns=width):
-                    if len(cand) != width or info.indexed(cand):
-                        continue
-                    cost = self._hypothetical_cost(conn, text, info, cand, skipped)
-                    if cost is not None and cost <= gate and (winner is None or cost < winner[0]):
-                        winner = (cost, info, cand)
-            if winner is not None:
-                cost, info, cand = winner
-                return [IndexSuggestion(info.schema, info.name, cand, "hypopg", (queryid,),
-                                        1.0 - cost / before, round(before, 2), round(cost, 2))]
-        return []
-
-    def _hypothetical_cost(self, conn: psycopg.Connection[Any], text: str, info: TableInfo,
-                           columns: tuple[str, ...], skipped: dict[str, int]) -> float | None:
-        ddl = sql.SQL("CREATE INDEX ON {}.{} ({})").format(
-            sql.Identifier(info.schema), sql.Identifier(info.name),
-            sql.SQL(", ").join(sql.Identifier(c) for c in columns))
-        try:
-            with conn.transaction():
-                conn.execute(f"SELECT * FROM {self._hypopg}.hypopg_create_index(%s::text)",
-                             [ddl.as_string(conn)])
-            return self._cost(conn, text, skipped)
-        except psycopg.Error as exc:
-            skipped[_sqlstate(exc)] = skipped.get(_sqlstate(exc), 0) + 1
-            return None
-        finally:
-            conn.execute(f"SELECT {self._hypopg}.hypopg_reset()")
-
-    @staticmethod
-    def _cost(conn: psycopg.Connection[Any], text: str, skipped: dict[str, int]) -> float | None:
-        """Estimated total cost of the generic plan; None when it cannot be planned."""
-        prepared = False
-        try:
-            with conn.transaction():  # a savepoint: one failure leaves the run going
-                conn.execute(f"PREPARE {PREPARED} AS {text}")
-                prepared = True
-                count = _one(conn, "SELECT pg_catalog.cardinality(parameter_types) "
-                                   "FROM pg_catalog.pg_prepared_statements WHERE name = %s",
-                             [PREPARED])
-                args = f"({', '.join(['NULL'] * int(count))})" if count else ""
-                plan = _one(conn, f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}{args}")
-            return float(plan[0]["Plan"]["Total Cost"])
-        except psycopg.Error as exc:
-            skipped[_sqlstate(exc)] = skipped.get(_sqlstate(exc), 0) + 1
-            return None
-        finally:
-            if prepared:  # PREPARE is not transactional: it survives a rolled-back savepoint
-                try:
-                    with conn.transaction():
-                        conn.execute(f"DEALLOCATE {PREPARED}")
-                except psycopg.Error:
-                    pass
-
     @staticmethod
     def _heuristic(queryid: int, tables: dict[Table, TableInfo], by_table: dict[Table, list[str]],
                    large: set[tuple[str, str]]) -> list[IndexSuggestion]:
@@ -340,11 +257,6 @@ class IndexAdvisor:
 
 def _columns_lookup(tables: dict[Table, TableInfo]) -> Callable[[Table], set[str]]:
     return lambda t: tables[t].columns if t in tables else set()
-
-
-def _one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
-    row = conn.execute(query, params).fetchone()
-    return None if row is None else row[0]
 
 
 def _with_queryids(s: IndexSuggestion, queryids: tuple[int, ...]) -> IndexSuggestion:

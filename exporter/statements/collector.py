@@ -27,25 +27,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar, NoReturn, Protocol
+from typing import ClassVar, NoReturn, Protocol
 
 import redis
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from psycopg import errors as pgerrors
 
-from ..collectors.base import CollectContext, Row
+from ..collectors.base import CollectContext, Collected, Row
 from ..errors import PrivilegeMissing, QueryFailed
 from ..sqlcheck import quote_ident
 from .catalog import EXTENSION_SCHEMA_SQL
 from .classify import Classifier
-from .settings import DOMAINS
+from .exposition import advisor_families, statement_families
+from .settings import StatementsSettings
 from .shared import SharedState
 from .suggestions import AdvisorResult
 from .tracker import Deltas, StatementTracker
-
-if TYPE_CHECKING:
-    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -108,33 +104,35 @@ def build_sql(schema: str, *, with_text: bool, include_nested: bool, all_databas
 class StatementsCollector:
     name: ClassVar[str] = "statements"
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings.statements
+    def __init__(self, settings: StatementsSettings, *, advisor: AdvisorSource | None = None,
+                 shared: SharedState | None = None) -> None:
+        """``advisor``: whose latest result is exported; ``shared``: the accumulators in
+        Redis shared by every replica (None: in this process only)."""
+        self.settings = settings
         cfg = self.settings
         self.classifier = Classifier(cfg.table_domains, cfg.domain_priority)
         self.tracker = StatementTracker(cfg.top_n, regression_min_calls=cfg.regression_min_calls)
         self.domains: dict[int, str] = {}  # queryid → domain, for every classified statement
-        self.advisor: AdvisorSource | None = None  # attached by the server wiring
+        self.advisor = advisor
         self.schema: str | None = None  # pg_stat_statements' schema, read from pg_extension
         self._sql = self._sql_text = ""
         self._texts: dict[int, str | None] = {}  # fetched, waiting for classification
         self._needs_text = False
         self._last_text_fetch: float | None = None
         self._text_fetches = 0
-        self._shared = SharedState(settings) if settings.redis.url else None
+        self._shared = shared
         self._missing: str | None = None
         self._recheck_at = 0.0
         self.unclassified = 0
 
     # -- one collection ---------------------------------------------------------------------
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         if self.schema is None:
             # This collection's one statement finds the extension; the next one reads it.
             # Nothing is exported meanwhile: an empty tracker's zeros would look like a
             # counter reset next to what a peer replica served. The advice does not depend on it.
             self._locate(ctx)
-            yield from _advisor_families(self.advisor.latest if self.advisor is not None else None)
-            return
+            return Collected(advisor_families(self._advice()))
         rows, fetched_text = self._read(ctx)
         stats_reset, read_at, privileged = self._take_sentinel(rows)
         if not privileged:
@@ -150,7 +148,10 @@ class StatementsCollector:
         if len(self.domains) > self.settings.max_known_statements:
             present = {r[0] for r in rows}
             self.domains = {q: d for q, d in self.domains.items() if q in present}
-        yield from self._families()
+        return Collected(statement_families(self.tracker, self.unclassified, self._advice()))
+
+    def _advice(self) -> AdvisorResult | None:
+        return self.advisor.latest if self.advisor is not None else None
 
     def _locate(self, ctx: CollectContext) -> None:
         if self._missing is not None and ctx.now < self._recheck_at:
@@ -265,70 +266,3 @@ class StatementsCollector:
             self.domains[queryid] = self.classifier.classify(text)[0]
             if time.monotonic() > stop:
                 break
-
-    # -- exposition -------------------------------------------------------------------------
-    def _families(self) -> Iterable[Metric]:
-        t = self.tracker
-        calls = CounterMetricFamily("dbhealth_query_calls",
-                                    "Statement executions by wedding domain (pg_stat_statements).",
-                                    labels=["domain"])
-        secs = CounterMetricFamily("dbhealth_query_exec_seconds",
-                                   "Statement execution time by wedding domain.", labels=["domain"])
-        rows = CounterMetricFamily("dbhealth_query_rows", "Rows returned or affected, by domain.",
-                                   labels=["domain"])
-        for domain in DOMAINS:
-            totals = t.domains[domain]
-            calls.add_metric([domain], totals.calls)
-            secs.add_metric([domain], totals.seconds)
-            rows.add_metric([domain], totals.rows)
-        yield from (calls, secs, rows)
-        labels = ["queryid", "domain"]
-        s_calls = CounterMetricFamily(
-            "dbhealth_statement_calls",
-            "Executions of the top-N statements by total time; queryid=\"other\" is the rest.",
-            labels=labels)
-        s_secs = CounterMetricFamily(
-            "dbhealth_statement_exec_seconds",
-            "Execution time of the top-N statements; queryid=\"other\" is the rest.", labels=labels)
-        for queryid in t.tracked:
-            totals = t.series[queryid]
-            key = [str(queryid), t.series_domain.get(queryid, "other")]
-            s_calls.add_metric(key, totals.calls)
-            s_secs.add_metric(key, totals.seconds)
-        s_calls.add_metric(["other", "other"], t.other.calls)
-        s_secs.add_metric(["other", "other"], t.other.seconds)
-        yield from (s_calls, s_secs)
-        yield GaugeMetricFamily("dbhealth_statements_entries",
-                                "pg_stat_statements entries read in the last collection.",
-                                value=float(t.entries))
-        yield GaugeMetricFamily("dbhealth_statements_unclassified",
-                                "Statements waiting for their text to be classified.",
-                                value=float(self.unclassified))
-        yield from _advisor_families(self.advisor.latest if self.advisor is not None else None)
-
-
-def _advisor_families(result: AdvisorResult | None) -> Iterable[Metric]:
-    if result is None:
-        return
-    labels = ["table", "columns"]
-    info = GaugeMetricFamily("dbhealth_index_suggestion_info",
-                             "1 per index the advisor suggests (never created by the exporter).",
-                             labels=labels)
-    saving = GaugeMetricFamily(
-        "dbhealth_index_suggestion_estimated_saving_ratio",
-        "Estimated planner cost saved by the suggested index on its slow statements (0-1).",
-        labels=labels)
-    for suggestion in result.suggestions:
-        key = [suggestion.table_label, suggestion.columns_label]
-        info.add_metric(key, 1.0)
-        if suggestion.saving_ratio is not None:
-            saving.add_metric(key, suggestion.saving_ratio)
-    yield from (info, saving)
-    yield GaugeMetricFamily("dbhealth_index_advisor_last_run_timestamp_seconds",
-                            "When the index advisor last finished.", value=result.finished_at)
-    yield GaugeMetricFamily("dbhealth_index_advisor_success",
-                            "1 when the last index advisor run completed.",
-                            value=0.0 if result.error else 1.0)
-    yield GaugeMetricFamily("dbhealth_index_advisor_hypopg_available",
-                            "1 when HypoPG what-if planning was available to the advisor.",
-                            value=1.0 if result.hypopg else 0.0)

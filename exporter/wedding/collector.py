@@ -13,8 +13,9 @@
 One statement per collection: the configured business queries (``wedding.*_sql``)
 and the run-time override table, combined with UNION ALL. The mode and peak
 gauges come from the clock, so they are exported even while the database is
-down: the collector then hands them over in a :class:`PartialCollection` and
-is still reported as failed.
+down: the collector then returns them with the error, and is still reported as
+failed. Its :class:`~exporter.wedding.calendar.WeddingDayState` travels in the
+snapshot: the one answer every reader takes.
 
 Verify with: ``SELECT count(*) FROM weddings WHERE wedding_date = current_date``.
 """
@@ -22,31 +23,19 @@ Verify with: ``SELECT count(*) FROM weddings WHERE wedding_date = current_date``
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from psycopg import errors as pgerrors
 
-from ..collectors.base import CollectContext, Row
-from ..errors import DatabaseUnavailable, PartialCollection, QueryFailed
+from ..collectors.base import CollectContext, Collected, Row
+from ..errors import DatabaseUnavailable, QueryFailed
 from ..sqlcheck import quote_ident
-from .calendar import (
-    REASONS,
-    Clock,
-    Override,
-    WeddingDayState,
-    aware,
-    decide,
-    local_midnight,
-)
+from .calendar import REASONS, Clock, Override, WeddingDayState, decide, local_midnight
 from .settings import WeddingSettings
-
-if TYPE_CHECKING:
-    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -87,26 +76,20 @@ class TodayCounts:
 class WeddingCollector:
     name: ClassVar[str] = "wedding"
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
-        self.wedding = settings.wedding
-        self.tz = ZoneInfo(settings.timezone)
+    def __init__(self, wedding: WeddingSettings, timezone: str, schema: str,
+                 clock: Clock | None = None) -> None:
+        """``schema``: where the override table lives (``database.exporter_schema``)."""
+        self.wedding = wedding
+        self.tz = ZoneInfo(timezone)
         self.clock = clock
         self.override_table = True
-        self._statements = {
-            flag: build_statement(self.wedding, settings.database.exporter_schema,
-                                  override_table=flag) for flag in (True, False)}
+        self._statements = {flag: build_statement(wedding, schema, override_table=flag)
+                            for flag in (True, False)}
         # Remembered across collections so the mode survives a database outage.
         self.last_counts: TodayCounts | None = None
         self.last_db_override: Override | None = None
-        self.last_state: WeddingDayState | None = None
 
-    def settings_override(self) -> Override | None:
-        static = self.wedding.override
-        if not static.active or static.until is None:
-            return None
-        return Override(aware(static.until, self.tz), static.reason, "settings")
-
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         now = self.clock() if self.clock is not None else datetime.fromtimestamp(ctx.now, self.tz)
         today = now.astimezone(self.tz).date()
         params = {"today": today, "horizon": today + timedelta(days=LOOKAHEAD_DAYS)}
@@ -117,21 +100,13 @@ class WeddingCollector:
             known = self.last_counts
             counts = known if known is not None and known.day == today else None
             state = self._decide(now, counts)
-            raise PartialCollection(self._mode_families(state), exc) from exc
+            return Collected(mode_families(state), state_summary(state, with_counts=False), state,
+                             error=exc)
         counts = self._read(rows, today)
         self.last_counts = counts
         state = self._decide(now, counts)
-        families = self._mode_families(state)
-        families += [
-            GaugeMetricFamily("dbhealth_weddings_today",
-                              "Weddings scheduled today (local date).", value=counts.weddings),
-            GaugeMetricFamily("dbhealth_vendors_booked_today",
-                              "Distinct vendors booked for today's weddings.",
-                              value=counts.vendors),
-            GaugeMetricFamily("dbhealth_guests_today",
-                              "Guests of today's weddings.", value=counts.guests),
-        ]
-        return families
+        return Collected(mode_families(state) + count_families(counts), state_summary(state),
+                         state)
 
     def _read(self, rows: list[Row], today: date) -> TodayCounts:
         counts = TodayCounts(today, 0.0, 0.0, 0.0)
@@ -166,7 +141,8 @@ class WeddingCollector:
                         "run 'dbhealth-exporter migrate'", OVERRIDE_TABLE)
 
     def _decide(self, now: datetime, counts: TodayCounts | None) -> WeddingDayState:
-        overrides = [o for o in (self.settings_override(), self.last_db_override) if o]
+        overrides = [o for o in (self.wedding.override.as_override(self.tz),
+                                 self.last_db_override) if o]
         state = decide(now, self.tz,
                        weddings_today=counts.weddings if counts else None,
                        min_weddings=self.wedding.min_weddings_for_wedding_day,
@@ -174,31 +150,68 @@ class WeddingCollector:
                        peak_start=self.wedding.peak_start_time,
                        peak_end=self.wedding.peak_end_time,
                        busy_days=counts.busy_days if counts else ())
-        self.last_state = state
-        return state
+        if counts is None:
+            return state
+        return replace(state, vendors_today=counts.vendors, guests_today=counts.guests)
 
-    def _mode_families(self, state: WeddingDayState) -> list[Metric]:
-        reason = GaugeMetricFamily("dbhealth_wedding_day_reason",
-                                   "1 for the reason the wedding-day mode is on (or none).",
-                                   labels=["reason"])
-        for name in REASONS:
-            reason.add_metric([name], 1.0 if name == state.reason else 0.0)
-        expiry = state.override.until.timestamp() if state.override else 0.0
-        return [
-            GaugeMetricFamily("dbhealth_wedding_day_mode",
-                              "1 on a wedding day: wedding-day thresholds are in force.",
-                              value=1.0 if state.mode else 0.0),
-            GaugeMetricFamily("dbhealth_wedding_peak_active",
-                              "1 during peak wedding hours (local time) on a wedding day.",
-                              value=1.0 if state.peak else 0.0),
-            reason,
-            GaugeMetricFamily("dbhealth_wedding_override_active",
-                              "1 while a manual wedding-day override is in force.",
-                              value=1.0 if state.override else 0.0),
-            GaugeMetricFamily("dbhealth_wedding_override_expiry_timestamp_seconds",
-                              "When the manual override in force ends (0 when none).",
-                              value=expiry),
-            GaugeMetricFamily("dbhealth_next_wedding_day_timestamp_seconds",
-                              "Start (local midnight) of the next wedding day after today.",
-                              value=local_midnight(state.next_wedding_day, self.tz).timestamp()),
-        ]
+
+def mode_families(state: WeddingDayState) -> list[Metric]:
+    """The gauges that come from the clock and the overrides (served while the database is down)."""
+    reason = GaugeMetricFamily("dbhealth_wedding_day_reason",
+                               "1 for the reason the wedding-day mode is on (or none).",
+                               labels=["reason"])
+    for name in REASONS:
+        reason.add_metric([name], 1.0 if name == state.reason else 0.0)
+    return [
+        GaugeMetricFamily("dbhealth_wedding_day_mode",
+                          "1 on a wedding day: wedding-day thresholds are in force.",
+                          value=1.0 if state.mode else 0.0),
+        GaugeMetricFamily("dbhealth_wedding_peak_active",
+                          "1 during peak wedding hours (local time) on a wedding day.",
+                          value=1.0 if state.peak else 0.0),
+        reason,
+        GaugeMetricFamily("dbhealth_wedding_override_active",
+                          "1 while a manual wedding-day override is in force.",
+                          value=1.0 if state.override else 0.0),
+        GaugeMetricFamily("dbhealth_wedding_override_expiry_timestamp_seconds",
+                          "When the manual override in force ends (0 when none).",
+                          value=_expiry(state)),
+        GaugeMetricFamily("dbhealth_next_wedding_day_timestamp_seconds",
+                          "Start (local midnight) of the next wedding day after today.",
+                          value=_next_day(state)),
+    ]
+
+
+def count_families(counts: TodayCounts) -> list[Metric]:
+    return [
+        GaugeMetricFamily("dbhealth_weddings_today",
+                          "Weddings scheduled today (local date).", value=counts.weddings),
+        GaugeMetricFamily("dbhealth_vendors_booked_today",
+                          "Distinct vendors booked for today's weddings.", value=counts.vendors),
+        GaugeMetricFamily("dbhealth_guests_today",
+                          "Guests of today's weddings.", value=counts.guests),
+    ]
+
+
+def state_summary(state: WeddingDayState, *, with_counts: bool = True) -> dict[str, float]:
+    """The headline numbers of /health/full and the audit rows, from the state itself
+    (today's counts only when this collection read them: no stale counts are served)."""
+    out = {
+        "dbhealth_wedding_day_mode": 1.0 if state.mode else 0.0,
+        "dbhealth_wedding_peak_active": 1.0 if state.peak else 0.0,
+        "dbhealth_next_wedding_day_timestamp_seconds": _next_day(state),
+        "dbhealth_wedding_override_expiry_timestamp_seconds": _expiry(state),
+    }
+    counts = (("dbhealth_weddings_today", state.weddings_today),
+              ("dbhealth_vendors_booked_today", state.vendors_today),
+              ("dbhealth_guests_today", state.guests_today))
+    out.update({key: value for key, value in counts if with_counts and value is not None})
+    return out
+
+
+def _expiry(state: WeddingDayState) -> float:
+    return state.override.until.timestamp() if state.override else 0.0
+
+
+def _next_day(state: WeddingDayState) -> float:
+    return local_midnight(state.next_wedding_day, ZoneInfo(state.timezone)).timestamp()

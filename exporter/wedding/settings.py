@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..sqlcheck import check_business_sql
+from .calendar import Override, aware
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -41,6 +43,12 @@ class WeddingOverrideSettings(_Strict):
     active: bool = False
     until: datetime | None = None
     reason: str = Field(default="", max_length=200)
+
+    def as_override(self, tz: ZoneInfo) -> Override | None:
+        """The override in the settings (a naive ``until`` is local time), if switched on."""
+        if not self.active or self.until is None:
+            return None
+        return Override(aware(self.until, tz), self.reason, "settings")
 
     @model_validator(mode="after")
     def _must_expire(self) -> WeddingOverrideSettings:

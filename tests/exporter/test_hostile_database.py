@@ -95,7 +95,7 @@ def test_no_planted_code_ever_runs_as_the_monitoring_role(
             assert samples.value("dbhealth_collector_success", **labels) == 1, labels
     assert samples.value("dbhealth_table_size_bytes", table="guests") > 0  # type: ignore[operator]
     assert get_json(url + "/queries")[0] == 200
-    advisor = exporter.statements.advisor
+    advisor = exporter.advisor
     assert advisor is not None
     result = wait_until(lambda: advisor.latest, what="the advisor's first run")
     assert result.error is None and result.hypopg

@@ -67,7 +67,7 @@ def test_slow_lookups_are_flagged_classified_and_get_exactly_their_indexes(
         tracker_dsn: str, exporters: list[Exporter]) -> None:
     _workload(tracker_dsn)
     url = _start(exporters, tracker_dsn, **FAST_REPORTING)
-    advisor = exporters[0].queries.advisor
+    advisor = exporters[0].advisor
     assert advisor is not None
     wait_until(lambda: advisor.latest is not None, timeout=60, what="the first advisor run")
     status, report = get_json(url + "/queries")
@@ -124,7 +124,7 @@ def test_literals_never_reach_metrics_report_or_logs(
         psycopg.ClientCursor(conn).execute(
             f"SELECT * FROM guests WHERE email = '{EMAIL}' AND phone = '{PHONE}'")
     url = _start(exporters, tracker_dsn, **FAST_REPORTING)
-    advisor = exporters[0].queries.advisor
+    advisor = exporters[0].advisor
     assert advisor is not None
     wait_until(lambda: advisor.latest is not None, timeout=60, what="the first advisor run")
     bodies = [http_get(url + "/metrics")[2], http_get(url + "/metrics")[2]]

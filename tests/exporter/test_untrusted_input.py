@@ -11,8 +11,8 @@ import pytest
 from exporter.cache import RedisTier, namespace_for
 from exporter.errors import ConfigError
 from exporter.http import scrape_budget
-from exporter.scrape import CheckResult, Snapshot
 from exporter.settings import load_settings
+from exporter.snapshot import CheckResult, Snapshot
 
 from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
@@ -54,8 +54,7 @@ def stopped_postgres() -> Iterator[PostgresServer]:
 
 def healthy_snapshot(collected_at: float) -> Snapshot:
     return Snapshot(collected_at=collected_at, up=True, exposition="dbhealth_up 1.0\n",
-                    checks={"activity": CheckResult(True, 0.001)},
-                    headline={"dbhealth_wedding_day_mode": 0.0})
+                    checks={"activity": CheckResult(True, 0.001)})
 
 
 def poison(exporter_settings_redis_url: str, prefix: str, dsn: str, collectors: list[str],

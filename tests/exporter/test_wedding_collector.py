@@ -17,8 +17,9 @@ from demo.seed import apply_schema
 from exporter.cli import main as cli_main
 from exporter.db import Database
 from exporter.migrate import migrate
-from exporter.scrape import Scraper, Snapshot
+from exporter.scrape import Scraper
 from exporter.settings import Settings, load_settings
+from exporter.snapshot import Snapshot
 from exporter.wedding.collector import WeddingCollector
 from tests.support.postgres import PostgresServer
 
@@ -35,10 +36,12 @@ class Harness:
 
     def __init__(self, settings: Settings, at: datetime):
         self.at = at
-        self.collector = WeddingCollector(settings, clock=lambda: self.at)
+        self.collector = WeddingCollector(settings.wedding, settings.timezone,
+                                          settings.database.exporter_schema,
+                                          clock=lambda: self.at)
         self.database = Database(settings.database)
         self.database.open()
-        self.scraper = Scraper(settings, self.database, [self.collector])
+        self.scraper = Scraper(self.database, [self.collector])
 
     def collect(self) -> tuple[Snapshot, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
         snapshot = self.scraper.collect(time.monotonic() + 10)
