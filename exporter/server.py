@@ -91,15 +91,15 @@ class Exporter:
         self.audit = AuditWriter(settings.audit, self.database)
         self.cache = SnapshotCache(settings.cache, self.scraper, redis_tier,
                                    on_collected=self.audit.offer)
+        web = settings.web
+        budget = scrape_budget(None, web.default_scrape_timeout_seconds,
+                               web.scrape_timeout_offset_seconds)
         statements = next((c for c in collectors if isinstance(c, StatementsCollector)), None)
         self.report = QueryReport(settings, self.database, statements,
                                   lambda: self.advisor.latest if self.advisor else None,
-                                  wedding_day)
-        web = settings.web
-        wedding_endpoint = WeddingDayEndpoint(
-            settings.wedding, settings.timezone, self.cache.get,
-            scrape_budget(None, web.default_scrape_timeout_seconds,
-                          web.scrape_timeout_offset_seconds))
+                                  wedding_day, budget)
+        wedding_endpoint = WeddingDayEndpoint(settings.wedding, settings.timezone, self.cache.get,
+                                              budget)
         self.app = ExporterApp(self.cache, web, extra_routes={
             "/health/wedding-day": wedding_endpoint, "/queries": self.report})
         self._server: Any = None

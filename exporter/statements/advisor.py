@@ -46,7 +46,7 @@ from .candidates import predicate_columns
 from .classify import Table, parse_tree
 from .findings import LARGE_SEQ_SCANNED_SQL
 from .gate import PLANNABLE_KINDS, TRUST_SQL, plannable, qualified, resolve
-from .suggestions import AdvisorResult, IndexSuggestion
+from .suggestions import AdvisorResult, IndexSuggestion, seq_scan_finding
 from .whatif import TableInfo, sqlstate_label, what_if
 
 if TYPE_CHECKING:
@@ -163,10 +163,7 @@ class IndexAdvisor:
                                 {"threshold": threshold, "limit": cfg.max_statements}).fetchall()
             large = conn.execute(LARGE_SEQ_SCANNED_SQL,
                                  {"large": self.settings.large_table_rows}).fetchall()
-            findings = tuple({"table": r[1] if r[0] == "public" else f"{r[0]}.{r[1]}",
-                              "live_rows": r[2], "seq_scans": r[3], "index_scans": r[4],
-                              "seq_rows_read": r[5], "finding": "seq_scan_large_table"}
-                             for r in large)
+            findings = tuple(seq_scan_finding(r) for r in large)
             large_tables = {(r[0], r[1]) for r in large}
             best: dict[tuple[str, str, tuple[str, ...]], IndexSuggestion] = {}
             evaluated = 0

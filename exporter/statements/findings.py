@@ -35,10 +35,6 @@ class StatementStats:
         return self.rows / self.calls if self.calls else 0.0
 
 
-def table_label(schema: str | None, name: str) -> str:
-    return name if schema in (None, "", "public") else f"{schema}.{name}"
-
-
 def findings(stats: StatementStats, cfg: StatementsSettings, *, threshold_ms: float,
              tables: set[str], seq_scanned: set[str],
              regression: tuple[float, float] | None) -> list[dict[str, Any]]:

@@ -25,10 +25,10 @@ from ..errors import DatabaseUnavailable, QueryFailed
 from ..sqlcheck import quote_ident
 from .catalog import EXTENSION_SCHEMA_SQL
 from .classify import Classifier, parse_tree, tables_in
-from .findings import LARGE_SEQ_SCANNED_SQL, StatementStats, findings, table_label
+from .findings import LARGE_SEQ_SCANNED_SQL, StatementStats, findings
 from .sanitize import sanitize
 from .settings import WEDDING_CRITICAL_DOMAINS
-from .suggestions import AdvisorResult
+from .suggestions import AdvisorResult, seq_scan_finding, table_label
 
 if TYPE_CHECKING:
     from ..db import Database, Session
@@ -73,13 +73,16 @@ class QueryReport:
     def __init__(self, settings: Settings, database: Database,
                  collector: StatementsCollector | None,
                  advisor_result: Callable[[], AdvisorResult | None],
-                 wedding_day: Callable[[], bool], cache_size: int = 1000):
+                 wedding_day: Callable[[], bool], budget_seconds: float,
+                 cache_size: int = 1000):
+        """``budget_seconds``: how long one report may take (the scrape budget)."""
         self.settings = settings
         self.cfg = settings.statements
         self.database = database
         self.collector = collector
         self.advisor_result = advisor_result
         self.wedding_day = wedding_day
+        self.budget_seconds = budget_seconds
         self.classifier = Classifier(self.cfg.table_domains, self.cfg.domain_priority)
         self._described: OrderedDict[int, Described] = OrderedDict()
         self._cache_size = cache_size
@@ -95,7 +98,7 @@ class QueryReport:
             if not raw.isdigit() or not 1 <= int(raw) <= 5000:
                 return 400, {"error": "limit must be an integer between 1 and 5000"}
             limit = int(raw)
-        deadline = time.monotonic() + self.settings.web.default_scrape_timeout_seconds
+        deadline = time.monotonic() + self.budget_seconds
         try:
             with self._lock, self.database.session(deadline) as session:
                 return 200, self.build(session, limit)
@@ -156,9 +159,7 @@ class QueryReport:
             "wedding_priority": priority,
             "slow_threshold_ms": threshold,
             "statements": entries[:limit],
-            "tables": [{"table": table_label(r[0], r[1]), "live_rows": r[2], "seq_scans": r[3],
-                        "index_scans": r[4], "seq_rows_read": r[5],
-                        "finding": "seq_scan_large_table"} for r in seq],
+            "tables": [seq_scan_finding(r) for r in seq],
             "index_advisor": advice.as_dict() if advice else None,
         }
 

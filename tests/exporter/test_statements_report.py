@@ -151,7 +151,7 @@ def test_wedding_domains_rank_first_only_when_a_wedding_is_near(tracker_dsn: str
 
     def order() -> tuple[bool, list[str]]:
         with direct_scraper(settings) as scraper:
-            report = QueryReport(settings, scraper.database, None, lambda: None, lambda: False)
+            report = QueryReport(settings, scraper.database, None, lambda: None, lambda: False, 10.0)
             status, payload = report({"QUERY_STRING": "limit=200"})
         assert status == 200, payload
         texts = [e["text"] for e in payload["statements"]]
@@ -180,7 +180,7 @@ def test_regression_against_the_statements_own_earlier_mean(tracker_dsn: str) ->
             collect(scraper)
         collector = scraper.collectors[0]
         report = QueryReport(settings, scraper.database, collector,  # type: ignore[arg-type]
-                             lambda: None, lambda: True)
+                             lambda: None, lambda: True, 10.0)
         status, payload = report({})
     assert status == 200
     entry = _by_text(payload)["SELECT pg_sleep($1)"]
