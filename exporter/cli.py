@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__
 from .collectors import COLLECTOR_DEFAULTS
-from .errors import ConfigError
+from .errors import ConfigError, safe_message
 from .migrate import migrate
 from .settings import Settings, load_settings
 from .wedding import override as wedding_override
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             migrate(settings.database.url, schema=settings.database.exporter_schema)
         except Exception as exc:
-            print(f"dbhealth-exporter: migration failed: {exc}", file=sys.stderr)
+            print(f"dbhealth-exporter: migration failed: {safe_message(exc)}", file=sys.stderr)
             return 1
         return 0
     return serve(settings)
