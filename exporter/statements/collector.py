@@ -37,7 +37,7 @@ from ..errors import PrivilegeMissing, QueryFailed
 from ..sqlcheck import quote_ident
 from .catalog import EXTENSION_SCHEMA_SQL
 from .classify import Classifier
-from .exposition import advisor_families, statement_families
+from .exposition import statement_families
 from .settings import StatementsSettings
 from .shared import SharedState
 from .suggestions import AdvisorResult
@@ -128,11 +128,9 @@ class StatementsCollector:
     # -- one collection ---------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> Collected:
         if self.schema is None:
-            # This collection's one statement finds the extension; the next one reads it.
-            # Nothing is exported meanwhile: an empty tracker's zeros would look like a
-            # counter reset next to what a peer replica served. The advice does not depend on it.
+            # Once per process (and after the extension went away): find its schema first.
+            # The only collection where this collector runs two statements.
             self._locate(ctx)
-            return Collected(advisor_families(self._advice()))
         rows, fetched_text = self._read(ctx)
         stats_reset, read_at, privileged = self._take_sentinel(rows)
         if not privileged:

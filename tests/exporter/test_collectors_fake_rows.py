@@ -131,14 +131,12 @@ def sentinel(privileged: int = 1, reset: float = 0.0, at_us: int = 1_800_000_000
 
 def test_statements_first_finds_the_extension_then_reads_it() -> None:
     collector = StatementsCollector(StatementsSettings())
-    produced, _, fake = run(collector, [("monitoring", True, True)])
-    assert produced.families == [] and collector.schema == "monitoring"
-    assert "pg_extension" in fake.asked[0][0]
     text_rows = [(1, 5, 10, 3, 1500.0, 30, "SELECT * FROM guests WHERE email = $1"),
                  (None, 5, 11, 7, 10.0, 1, None),   # another role's entry, queryid hidden
                  (*sentinel(), None)]
-    _, samples, fake = run(collector, text_rows)
-    assert '"monitoring".pg_stat_statements(true)' in fake.asked[0][0]
+    _, samples, fake = run(collector, [("monitoring", True, True)], text_rows)
+    assert collector.schema == "monitoring" and "pg_extension" in fake.asked[0][0]
+    assert '"monitoring".pg_stat_statements(true)' in fake.asked[1][0]
     assert samples.value("dbhealth_query_calls_total", domain="guest_list") == 3
     assert samples.value("dbhealth_query_calls_total", domain="other") == 7
     assert samples.value("dbhealth_statements_entries") == 2
@@ -152,9 +150,9 @@ def test_statements_missing_extension_and_missing_privilege() -> None:
     with pytest.raises(PrivilegeMissing):
         run(StatementsCollector(StatementsSettings()), [("public", False, True)])
     collector = StatementsCollector(StatementsSettings())
-    run(collector, [("public", True, True)])
+    run(collector, [("public", True, True)], [(*sentinel(), None)])
     with pytest.raises(PrivilegeMissing):  # lost between collections: the sentinel says so
-        run(collector, [(*sentinel(privileged=0), None)])
+        run(collector, [(*sentinel(privileged=0),)])
 
 
 def wedding_collector(at: datetime, **settings: Any) -> WeddingCollector:
