@@ -32,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
 from .redact import mask_url
+from .redis_link import RedisLink
 from .scrape import Scraper
 from .settings import CacheSettings, RedisSettings
 from .snapshot import CheckResult, Snapshot, render
@@ -68,27 +68,20 @@ class RedisTier:
         self.max_skew = max_skew
         self._key = settings.signing_key.encode() if settings.signing_key else None
         self._refused_logged = False
-        self.client = redis.Redis.from_url(
-            settings.url, socket_timeout=settings.socket_timeout_seconds,
-            socket_connect_timeout=settings.socket_timeout_seconds, health_check_interval=0)
+        self.link = RedisLink(settings, purpose="the shared snapshot cache",
+                              fallback="serving from the in-process cache")
+        self.client = self.link.client
         self.snapshot_key = f"{settings.key_prefix}:{namespace}:snapshot"
         self.lock_key = f"{settings.key_prefix}:{namespace}:collecting"
-        self._down_until = 0.0
-        self.errors = 0
 
     @property
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return self.link.available
 
     def _failed(self, exc: Exception) -> None:
         # Any exception, not only RedisError: whatever the shared tier does, the scrape is
-        # served from L1 (the type is logged; a message could quote stored content).
-        self.errors += 1
-        if self.available:
-            log.warning("redis %s unavailable (%s); serving from the in-process cache for %.0fs",
-                        mask_url(self.settings.url or ""), type(exc).__name__,
-                        self.settings.retry_after_seconds)
-        self._down_until = time.monotonic() + self.settings.retry_after_seconds
+        # served from L1.
+        self.link.failed(exc)
 
     def _sign(self, payload: bytes) -> bytes:
         assert self._key is not None
