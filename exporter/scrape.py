@@ -54,7 +54,7 @@ class Scraper:
         self.collectors = collectors
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self._was_up = True
-        self._blind: dict[str, bool] = {}  # collectors currently missing a privilege
+        self._blind: set[str] = set()  # collectors currently missing a privilege
 
     def collect(self, deadline: float) -> Snapshot:
         started = time.monotonic()
@@ -123,7 +123,8 @@ class Scraper:
             return self._failed(collector.name, exc, started), None
         if produced.error is not None:  # failed, but what it could say is still served
             return self._failed(collector.name, produced.error, started), produced
-        if self._blind.pop(collector.name, None):
+        if collector.name in self._blind:
+            self._blind.discard(collector.name)
             log.info("collector %s has the privileges it needs again", collector.name)
         return CheckResult(True, time.monotonic() - started), produced
 
@@ -132,9 +133,10 @@ class Scraper:
         if failure.privilege_missing:
             # Logged once: a role without pg_monitor stays so until someone grants it.
             level = logging.DEBUG if name in self._blind else logging.WARNING
-            self._blind[name] = True
-            log.log(level, "collector %s is blind: %s; grant the monitoring role pg_monitor "
-                    "(docs/runbooks/monitoring-privileges-missing.md)", name, failure.message)
+            self._blind.add(name)
+            log.log(level, "collector %s is blind: %s; grant the monitoring role what it lacks "
+                    "(pg_monitor, SELECT on the business tables: "
+                    "docs/runbooks/monitoring-privileges-missing.md)", name, failure.message)
         elif failure.log_level >= logging.ERROR:
             # A bug: the traceback's frames, but not the message (it may quote a value).
             log.error("collector %s crashed: %s\n%s", name, failure.message,
