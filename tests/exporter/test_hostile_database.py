@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from demo.roles import create_monitoring_role
+from exporter.migrate import MigrationRefused, migrate
 
 from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
@@ -156,3 +157,33 @@ def test_a_role_without_pg_monitor_is_reported_blind_not_healthy(
                              state="idle_in_transaction") > 0  # type: ignore[operator]
     finally:
         other.close()
+
+
+def test_migrate_refuses_an_exporter_table_another_role_created_first(
+        pg_server: PostgresServer) -> None:
+    """Had migrate kept it (CREATE TABLE IF NOT EXISTS), its trigger would run as the
+    monitoring role on every history row."""
+    dsn = pg_server.create_database("planted_audit_table")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
+            conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
+        conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
+        conn.execute(f"SET ROLE {MALLORY}")
+        conn.execute("""
+            CREATE TABLE public.health_monitoring_audit (
+                id bigserial PRIMARY KEY, timestamp timestamptz DEFAULT now(),
+                status varchar(20) NOT NULL, metrics jsonb NOT NULL, alerts jsonb,
+                check_type varchar(50), collected_by text, duration_seconds float8);
+            CREATE FUNCTION public.on_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE WARNING 'dbhealth-planted trigger ran as %', current_user; RETURN NEW; END $$;
+            CREATE TRIGGER planted BEFORE INSERT ON public.health_monitoring_audit
+                FOR EACH ROW EXECUTE FUNCTION public.on_audit();""")
+    with pytest.raises(MigrationRefused, match=r"public\.health_monitoring_audit \(owned by mallory\)"):
+        migrate(dsn, progress=lambda _msg: None)
+    with psycopg.connect(dsn) as conn:   # refused before anything was applied
+        assert conn.execute("SELECT to_regclass('public.dbhealth_exporter_migrations')"
+                            ).fetchone() == (None,)
+    # The same database, once the planted table is gone, migrates as usual.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE public.health_monitoring_audit")
+    assert "0001_health_monitoring_audit.sql" in migrate(dsn, progress=lambda _msg: None)
