@@ -101,3 +101,14 @@ def test_a_trailing_comment_in_business_sql_cannot_swallow_the_statement(
     samples = scrape(base_url(exporter))
     assert samples.value("dbhealth_collector_success", collector="wedding") == 1
     assert samples.value("dbhealth_guests_today") is not None
+
+
+def test_the_default_business_sql_passes_its_own_checks() -> None:
+    from exporter.sqlcheck import check_business_sql
+    from exporter.statements.settings import DEFAULT_UPCOMING_WEDDINGS_SQL
+    from exporter.wedding import settings as wedding
+
+    for sql in (wedding.DEFAULT_WEDDINGS_BY_DAY_SQL, wedding.DEFAULT_VENDORS_BOOKED_SQL,
+                wedding.DEFAULT_GUESTS_SQL):
+        check_business_sql(sql, ("today", "horizon"))
+    check_business_sql(DEFAULT_UPCOMING_WEDDINGS_SQL, ("tz",))
