@@ -30,13 +30,16 @@ class ExporterSpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     ours: bool = False
+    cwd: Path = REPO  # `python -m exporter` imports the exporter of this source tree
 
 
-def ours(key: str, label: str, pg_port: int, extra_env: dict[str, str] | None = None) -> ExporterSpec:
+def ours(key: str, label: str, pg_port: int, extra_env: dict[str, str] | None = None,
+         source: Path = REPO) -> ExporterSpec:
+    """Our exporter; ``source`` may be another checkout (a baseline) run with the same venv."""
     dsn = f"postgresql://{OURS_ROLE}@127.0.0.1:{pg_port}/{DBNAME}"
     return ExporterSpec(key, label, [sys.executable, "-m", "exporter", "--database.url", dsn,
                                      "--log.level", "warning"],
-                        env=dict(extra_env or {}), ours=True)
+                        env=dict(extra_env or {}), ours=True, cwd=source)
 
 
 def rival(key: str, label: str, pg_port: int, queries: str | None = None) -> ExporterSpec:
@@ -67,7 +70,7 @@ class Running:
                if not k.startswith("DBHEALTH_") and k != "DATA_SOURCE_NAME"}
         env.update(spec.env)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self._log,
+        self.proc = subprocess.Popen(argv, cwd=spec.cwd, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
     @property

@@ -61,10 +61,10 @@ def main() -> int:
     print(f"interpreter only: {rss()}")
     from bench import dataset
     from exporter import db, scrape
-    from exporter.queries import tracker
-    from exporter.scrape import Scraper, build_collectors
-    from exporter.server import Exporter  # noqa: F401 - the import cost of the real server
+    from exporter.scrape import Scraper
+    from exporter.server import Exporter, build_collectors  # noqa: F401 - the real server's imports
     from exporter.settings import load_settings
+    from exporter.statements import tracker
 
     print(f"after importing exporter.server: {rss()}")
     scale = dataset.QUICK if args.quick else dataset.FULL
@@ -75,7 +75,7 @@ def main() -> int:
         settings = load_settings(environ={}, overrides={"database": {"url": dsn}})
         database = db.Database(settings.database)
         database.open()
-        scraper = Scraper(settings, database, build_collectors(settings))
+        scraper = Scraper(database, build_collectors(settings))
         print(f"settings loaded, pool open: {rss()}")
         started = time.perf_counter()
         scraper.collect(time.monotonic() + 30)

@@ -85,6 +85,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ex["ours_cached"]["l1_ttl_seconds"] = l1_ttl
                 ex["ours_cached"]["log_tail"] = r.log_tail()
             burst_env = {"DBHEALTH_CACHE__L1_TTL_SECONDS": str(BURST_L1_TTL)}
+            if args.baseline:
+                # The same measurements of another checkout, in the same run: absolute times
+                # on this shared machine move, the ratio between the two does not.
+                source = Path(args.baseline).resolve()
+                with Running(ours("baseline_fresh", "baseline, TTL 0", cluster.port, FRESH_ENV,
+                                  source), log_dir) as r:
+                    ex["baseline_fresh"] = measure_ours_fresh(r, scale, ours_counter, log)
+                with Running(ours("baseline_cached", "baseline, default TTLs", cluster.port,
+                                  cached_env, source), log_dir) as r:
+                    ex["baseline_cached"] = measure_ours_cached(r, scale, ours_counter, log, l1_ttl)
+                results["baseline"] = args.baseline_label or str(source)
             with Running(ours("ours_burst", f"ours, L1 TTL {BURST_L1_TTL:g}s", cluster.port, burst_env),
                          log_dir) as r:
                 ex["ours_burst"] = measure_ours_burst(r, scale, log, BURST_L1_TTL)
@@ -120,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="report to write (default docs/BENCHMARKS.md for a full run, none for --quick)")
     parser.add_argument("--cache-dir", default=str(REPO / "bench" / ".cache"),
                         help="where the seeded cluster is kept between runs")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure the exporter of this source tree (e.g. the previous "
+                             "release, from `git archive`), side by side in the same run")
+    parser.add_argument("--baseline-label", metavar="TEXT", help="how the report names it")
     parser.add_argument("--from-json", metavar="PATH",
                         help="measure nothing: re-render the report from a results JSON")
     args = parser.parse_args(argv)

@@ -29,10 +29,12 @@ from exporter.migrate import migrate
 
 from . import backups
 from .cluster import LocalCluster
+from .roles import create_monitoring_role
 from .seed import SeedScale, apply_schema, is_seeded, seed
 
 ROOT = Path(os.environ.get("DBHEALTH_DEMO_DIR", ".demo")).resolve()
 PG_PORT = int(os.environ.get("DBHEALTH_DEMO_PG_PORT", "5433"))
+MONITOR_ROLE = "dbhealth"  # a pg_monitor member: what the exporter connects as
 REDIS_PORT = int(os.environ.get("DBHEALTH_DEMO_REDIS_PORT", "6380"))
 EXPORTER = "127.0.0.1:9188"
 PROMETHEUS = "127.0.0.1:9090"
@@ -78,10 +80,19 @@ def prepare_database(progress: Progress) -> str:
         if not is_seeded(conn):
             seed(conn, SeedScale(extra_tables=150), date.today(), progress)
     migrate(dsn, progress)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # The exporter runs as a pg_monitor member, never as the superuser the demo
+        # administers the cluster with (docs: README "Permissions").
+        create_monitoring_role(conn, MONITOR_ROLE)
     with cluster.connect() as admin:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'receiver'").fetchone():
             admin.execute("CREATE DATABASE receiver")
     return dsn
+
+
+def monitor_dsn(dsn: str) -> str:
+    """The demo database as the monitoring role (trust authentication, as in the demo)."""
+    return dsn.replace("postgres@", f"{MONITOR_ROLE}@", 1)
 
 
 def receiver_env(dsn: str) -> dict[str, str]:
@@ -120,7 +131,7 @@ def services(dsn: str) -> list[Service]:
         Service("redis", ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
                           "--save", "", "--appendonly", "no"]),
         Service("exporter", [_bin("dbhealth-exporter"), "--web.listen-address", EXPORTER,
-                             "--database.url", dsn, "--redis.url", redis_url],
+                             "--database.url", monitor_dsn(dsn), "--redis.url", redis_url],
                 url=f"http://{EXPORTER}/health"),
         Service("load", [_bin("dbhealth-demo"), "--dsn", dsn, "load", "--duration", "86400",
                          "--clients", "3", "--rate", "3"]),

@@ -15,29 +15,35 @@ import queue
 import threading
 import time
 
+from psycopg import errors as pgerrors
+
 from .db import Database
 from .errors import DatabaseUnavailable, QueryFailed
-from .scrape import Snapshot, snapshot_summary
 from .settings import AuditSettings
+from .snapshot import Snapshot, summary
+from .sqlcheck import quote_ident
 
 log = logging.getLogger(__name__)
 
+# {table}: the audit table named with its schema (sessions run with search_path = pg_catalog).
 INSERT = """
-WITH guard AS (SELECT pg_try_advisory_xact_lock(hashtext('dbhealth.health_monitoring_audit')) AS ok)
-INSERT INTO health_monitoring_audit
+WITH guard AS (SELECT pg_catalog.pg_try_advisory_xact_lock(
+                          pg_catalog.hashtext('dbhealth.health_monitoring_audit')) AS ok)
+INSERT INTO {table}
        (timestamp, status, metrics, alerts, check_type, collected_by, duration_seconds)
-SELECT to_timestamp(%(at)s), %(status)s, %(metrics)s::jsonb, %(alerts)s::jsonb, 'standard',
-       %(by)s, %(duration)s
+SELECT pg_catalog.to_timestamp(%(at)s), %(status)s, %(metrics)s::jsonb, %(alerts)s::jsonb,
+       'standard', %(by)s, %(duration)s
 FROM guard
 WHERE guard.ok AND NOT EXISTS (
-    SELECT 1 FROM health_monitoring_audit
-    WHERE check_type = 'standard' AND timestamp > to_timestamp(%(at)s) - make_interval(secs => %(interval)s))
+    SELECT 1 FROM {table}
+    WHERE check_type = 'standard'
+      AND timestamp > pg_catalog.to_timestamp(%(at)s) - pg_catalog.make_interval(secs => %(interval)s))
 """
 
 PURGE = """
-DELETE FROM health_monitoring_audit WHERE id IN (
-    SELECT id FROM health_monitoring_audit
-    WHERE timestamp < now() - make_interval(days => %(days)s) LIMIT 10000)
+DELETE FROM {table} WHERE id IN (
+    SELECT id FROM {table}
+    WHERE timestamp < pg_catalog.now() - pg_catalog.make_interval(days => %(days)s) LIMIT 10000)
 """
 
 
@@ -45,6 +51,9 @@ class AuditWriter:
     def __init__(self, settings: AuditSettings, database: Database):
         self.settings = settings
         self.database = database
+        table = f"{quote_ident(database.settings.exporter_schema)}.health_monitoring_audit"
+        self._insert = INSERT.format(table=table)
+        self._purge = PURGE.format(table=table)
         self._queue: queue.Queue[Snapshot | None] = queue.Queue(maxsize=1)
         self._next_due = 0.0
         self._disabled_reason: str | None = None
@@ -72,16 +81,16 @@ class AuditWriter:
 
     def record(self, snapshot: Snapshot) -> bool:
         """Write one history row if none is newer than the interval; True if written."""
-        summary = snapshot_summary(snapshot)
+        shown = summary(snapshot)
         alerts = [{"check": name, "error": check["error"]}
-                  for name, check in summary["checks"].items() if not check["success"]]
-        written = self.database.write(INSERT, {
+                  for name, check in shown["checks"].items() if not check["success"]]
+        written = self.database.write(self._insert, {
             "at": snapshot.collected_at, "status": snapshot.status,
-            "metrics": json.dumps(summary), "alerts": json.dumps(alerts),
+            "metrics": json.dumps(shown), "alerts": json.dumps(alerts),
             "by": snapshot.collected_by, "duration": snapshot.duration_seconds,
             "interval": self.settings.interval_seconds,
         })
-        self.database.write(PURGE, {"days": self.settings.retention_days})
+        self.database.write(self._purge, {"days": self.settings.retention_days})
         self.rows_written += written
         return written > 0
 
@@ -96,7 +105,7 @@ class AuditWriter:
             except DatabaseUnavailable:
                 pass  # the next collection offers again
             except QueryFailed as exc:
-                if "health_monitoring_audit" in str(exc) and "does not exist" in str(exc):
+                if exc.matches(pgerrors.UndefinedTable):
                     self._disabled_reason = "table missing"
                     log.warning("health history disabled: table health_monitoring_audit is missing; "
                                 "run 'dbhealth-exporter migrate'")

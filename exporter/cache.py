@@ -9,96 +9,151 @@
   collection per TTL.
 - L3: history rows in PostgreSQL (see ``audit.py``).
 
-Redis is optional. When it is unreachable the exporter stops asking it for
-``redis.retry_after_seconds`` (a scrape must not pay a timeout every time) and
-serves from L1. Degraded snapshots (database down, a collector failed) are
+Redis is optional. When it is unreachable — or answers anything unexpected —
+the exporter stops asking it for ``redis.retry_after_seconds`` (a scrape must
+not pay a timeout every time) and serves from L1; a Redis fault is never a
+failed scrape. Degraded snapshots (database down, a collector failed) are
 kept only ``cache.error_ttl_seconds`` so recovery shows quickly.
+
+Nothing in Redis is trusted blindly: a snapshot stamped in the future beyond
+``cache.max_clock_skew_seconds`` is refused (it would look fresh forever, and
+keep a dead database "healthy" on every replica), and with ``redis.signing_key``
+set only snapshots carrying a valid HMAC of the replicas' shared key are read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
-import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
-from .scrape import CheckResult, Scraper, Snapshot, render
-from .settings import CacheSettings, RedisSettings, mask_url
+from .redact import mask_url
+from .redis_link import RedisLink
+from .scrape import Scraper
+from .settings import CacheSettings, RedisSettings
+from .snapshot import CheckResult, Snapshot, render
+
+# The longest a lock or an entry is ever held, whatever deadline a request brought.
+MAX_TTL_SECONDS = 600.0
 
 log = logging.getLogger(__name__)
 
-_UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+class Holder(Enum):
+    """Who collects for everybody this time (single-flight through a Redis lock)."""
+
+    US = "us"
+    PEER = "peer"
+    NOBODY = "nobody"  # Redis is unusable: everybody collects for themselves
+
+
+def _px(ttl: float) -> int:
+    """Milliseconds for Redis, always finite and within MAX_TTL_SECONDS."""
+    return max(1, int(min(max(ttl, 0.0), MAX_TTL_SECONDS) * 1000))
 
 
 class RedisTier:
-    def __init__(self, settings: RedisSettings, namespace: str):
+    def __init__(self, settings: RedisSettings, namespace: str, max_skew: float = 2.0):
         assert settings.url
         self.settings = settings
-        self.client = redis.Redis.from_url(
-            settings.url, socket_timeout=settings.socket_timeout_seconds,
-            socket_connect_timeout=settings.socket_timeout_seconds, health_check_interval=0)
+        self.max_skew = max_skew
+        self._key = settings.signing_key.encode() if settings.signing_key else None
+        self._refused_logged = False
+        self.link = RedisLink(settings, purpose="the shared snapshot cache",
+                              fallback="serving from the in-process cache")
+        self.client = self.link.client
         self.snapshot_key = f"{settings.key_prefix}:{namespace}:snapshot"
         self.lock_key = f"{settings.key_prefix}:{namespace}:collecting"
-        self._down_until = 0.0
-        self.errors = 0
 
     @property
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return self.link.available
 
     def _failed(self, exc: Exception) -> None:
-        self.errors += 1
-        if self.available:
-            log.warning("redis %s unavailable (%s); serving from the in-process cache for %.0fs",
-                        mask_url(self.settings.url or ""), type(exc).__name__,
-                        self.settings.retry_after_seconds)
-        self._down_until = time.monotonic() + self.settings.retry_after_seconds
+        # Any exception, not only RedisError: whatever the shared tier does, the scrape is
+        # served from L1.
+        self.link.failed(exc)
+
+    def _sign(self, payload: bytes) -> bytes:
+        assert self._key is not None
+        return hmac.new(self._key, payload, hashlib.sha256).hexdigest().encode()
+
+    def _refuse(self, why: str) -> None:
+        if not self._refused_logged:
+            log.warning("ignoring the shared snapshot in redis: %s (logged once)", why)
+            self._refused_logged = True
+
+    def decode(self, raw: bytes, now: float) -> Snapshot | None:
+        """The snapshot in ``raw`` if it can be trusted at wall-clock ``now``, else None."""
+        if self._key is not None:
+            signature, _, raw = raw.partition(b".")
+            if not hmac.compare_digest(signature, self._sign(raw)):
+                self._refuse("missing or invalid signature (redis.signing_key)")
+                return None
+        try:
+            snap = Snapshot.from_json(raw)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self._refuse("unreadable (written by another version?)")
+            return None
+        if snap.collected_at > now + self.max_skew:
+            self._refuse(f"stamped {snap.collected_at - now:.1f}s in the future (clock skew "
+                         "between replicas, or a forged entry)")
+            return None
+        return snap
+
+    def encode(self, snapshot: Snapshot) -> bytes:
+        payload = snapshot.to_json().encode()
+        return self._sign(payload) + b"." + payload if self._key is not None else payload
 
     def get(self) -> Snapshot | None:
         try:
             raw = self.client.get(self.snapshot_key)
-        except redis.RedisError as exc:
+            if raw is None:
+                return None
+            return self.decode(raw if isinstance(raw, bytes) else str(raw).encode(), time.time())
+        except Exception as exc:
             self._failed(exc)
-            return None
-        if raw is None:
-            return None
-        try:
-            return Snapshot.from_json(raw)
-        except (ValueError, TypeError, KeyError):
-            log.warning("ignoring an unreadable snapshot in redis (written by another version?)")
             return None
 
     def put(self, snapshot: Snapshot, ttl: float) -> None:
         if ttl <= 0:
             return
         try:
-            self.client.set(self.snapshot_key, snapshot.to_json(), px=max(1, int(ttl * 1000)))
-        except redis.RedisError as exc:
+            self.client.set(self.snapshot_key, self.encode(snapshot), px=_px(ttl))
+        except Exception as exc:
             self._failed(exc)
 
-    def try_lock(self, token: str, ttl: float) -> bool | None:
-        """True: we collect. False: someone else does. None: Redis is unusable."""
+    def try_lock(self, ttl: float) -> tuple[Holder, Lock | None]:
+        """Take the collection lock (redis-py's own: a token, SET NX PX, compare-and-delete)
+        without waiting; the lock expires by itself if its holder dies."""
+        lock = self.client.lock(self.lock_key, timeout=_px(ttl) / 1000, blocking=False)
         try:
-            return bool(self.client.set(self.lock_key, token, nx=True, px=max(1, int(ttl * 1000))))
-        except redis.RedisError as exc:
+            return (Holder.US, lock) if lock.acquire() else (Holder.PEER, None)
+        except Exception as exc:
             self._failed(exc)
-            return None
+            return Holder.NOBODY, None
 
-    def unlock(self, token: str) -> None:
+    def unlock(self, lock: Lock) -> None:
         try:
-            self.client.eval(_UNLOCK, 1, self.lock_key, token)
-        except redis.RedisError as exc:
+            lock.release()
+        except LockError:
+            pass  # expired before the collection ended: a peer may hold it now, leave theirs
+        except Exception as exc:
             self._failed(exc)
 
     def lock_held(self) -> bool:
         try:
-            return bool(self.client.exists(self.lock_key))
-        except redis.RedisError as exc:
+            return bool(self.client.lock(self.lock_key).locked())
+        except Exception as exc:
             self._failed(exc)
             return False
 
@@ -177,15 +232,13 @@ class SnapshotCache:
         if shared is not None and self._fresh(shared, self._l2_ttl(shared)):
             self.stats.hits["l2"] += 1
             return shared, "l2"
-        token = uuid.uuid4().hex
-        lock_ttl = max(0.5, deadline - time.monotonic())
-        locked = tier.try_lock(token, lock_ttl)
-        if locked is False:
+        holder, lock = tier.try_lock(max(0.5, deadline - time.monotonic()))
+        if holder is Holder.PEER:
             waited = self._wait_for_peer(tier, shared.collected_at if shared else 0.0, deadline)
             if waited is not None:
                 self.stats.hits["l2"] += 1
                 return waited, "l2"
-            locked = None  # the peer did not deliver in time: collect ourselves
+            # the peer did not deliver in time: collect ourselves
         try:
             snap = self._collect(deadline)
             if tier.available:
@@ -193,8 +246,8 @@ class SnapshotCache:
                                    self.settings.l2_wedding_day_ttl_seconds))
             return snap, "collected"
         finally:
-            if locked:
-                tier.unlock(token)
+            if lock is not None:
+                tier.unlock(lock)
 
     def _wait_for_peer(self, tier: RedisTier, seen: float, deadline: float) -> Snapshot | None:
         # Leave ourselves enough time to collect if the peer dies mid-collection.

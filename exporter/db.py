@@ -6,6 +6,14 @@ opened read-only, with ``application_name`` and server-side
 a monitoring query costs exactly one statement and can never queue for long
 behind someone else's lock. A tighter per-query timeout is applied only when
 the scrape deadline leaves less time than the configured statement timeout.
+
+Nothing but the catalog runs (CVE-2018-1058): every session has
+``search_path = pg_catalog``, so an unqualified function, operator or type can
+only resolve to PostgreSQL's own, whatever another role created in ``public``
+(an exact-type ``public.pg_total_relation_size(oid)`` would otherwise beat the
+catalog's ``regclass`` version). ``row_security = off`` makes a query that a
+row-level-security policy would rewrite fail instead of running the policy's
+expressions as the monitoring role.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .errors import DatabaseUnavailable, QueryFailed
-from .settings import DatabaseSettings, mask_url
+from .redact import mask_url
+from .settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,8 @@ def _options(settings: DatabaseSettings) -> str:
         f"-c statement_timeout={ms(settings.statement_timeout_seconds)}",
         f"-c lock_timeout={ms(settings.lock_timeout_seconds)}",
         "-c default_transaction_read_only=on",
+        "-c search_path=pg_catalog",
+        "-c row_security=off",
         # A monitoring session must never hold a transaction open for long.
         "-c idle_in_transaction_session_timeout=10000",
     ])
@@ -99,16 +110,27 @@ class Database:
         except PoolTimeout as exc:
             raise DatabaseUnavailable(f"no connection within {self.settings.pool_wait_seconds}s") from exc
         except psycopg.Error as exc:
-            raise QueryFailed(_describe(exc), server_answered=not isinstance(
-                exc, psycopg.OperationalError)) from exc
+            raise QueryFailed.from_driver(
+                exc, connection_lost=isinstance(exc, psycopg.OperationalError)) from exc
 
+    @contextmanager
+    def borrow(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Row]]:
+        """One pooled connection for a multi-statement job (the index advisor).
 
-def _describe(exc: psycopg.Error) -> str:
-    """A one-line error without query text or literals (those may carry PII)."""
-    sqlstate = getattr(exc.diag, "sqlstate", None) if hasattr(exc, "diag") else None
-    primary = getattr(exc.diag, "message_primary", None) if hasattr(exc, "diag") else None
-    text = primary or (str(exc).splitlines() or [type(exc).__name__])[0]
-    return f"{type(exc).__name__}[{sqlstate}]: {text}" if sqlstate else f"{type(exc).__name__}: {text}"
+        Raises DatabaseUnavailable when none can be had in time. A job that fails
+        leaves its connection closed, so no session state it set survives in the pool.
+        """
+        try:
+            conn = self.pool.getconn(timeout=timeout or self.settings.pool_wait_seconds)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("no pool connection") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            self.pool.putconn(conn)
 
 
 class Session:
@@ -146,9 +168,9 @@ class Session:
                     # The server answered with an error of its own (class 55, 57…); the
                     # connection is fine, so the database is up.
                     self.answered = True
-                    raise QueryFailed(_describe(exc)) from exc
+                    raise QueryFailed.from_driver(exc) from exc
                 if attempt == 2:
-                    raise QueryFailed(_describe(exc), server_answered=False) from exc
+                    raise QueryFailed.from_driver(exc, connection_lost=True) from exc
                 # The pooled connection died (server restart): drop it, try one fresh one.
                 self._discard()
         raise AssertionError("unreachable")
@@ -159,7 +181,7 @@ class Session:
         try:
             if tighter:
                 if remaining <= 0.005:
-                    raise QueryFailed("scrape deadline reached", timed_out=True, server_answered=False)
+                    raise QueryFailed("scrape deadline reached", timed_out=True)
                 conn.execute(f"SET statement_timeout = {max(1, int(remaining * 1000))}")
             self.statements += 1
             rows = conn.execute(statement, params).fetchall()
@@ -167,12 +189,12 @@ class Session:
             return rows
         except (pgerrors.QueryCanceled, pgerrors.LockNotAvailable) as exc:
             self.answered = True
-            raise QueryFailed(_describe(exc), timed_out=True) from exc
+            raise QueryFailed.from_driver(exc, timed_out=True) from exc
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
             self.answered = True
-            raise QueryFailed(_describe(exc)) from exc
+            raise QueryFailed.from_driver(exc) from exc
         finally:
             if tighter and not conn.broken:
                 with suppress(psycopg.Error):

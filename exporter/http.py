@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -22,8 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from . import __version__
 from .cache import SnapshotCache
-from .scrape import Snapshot, snapshot_summary
 from .settings import WebSettings
+from .snapshot import Snapshot, summary
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,26 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Environ = dict[str, Any]
 CONTENT_TYPE_METRICS = "text/plain; version=0.0.4; charset=utf-8"
 JSON = "application/json"
+
+
+# Prometheus' own bounds are wider; a scrape budget outside these is a mistake or an attack.
+MIN_SCRAPE_TIMEOUT_SECONDS = 0.1
+MAX_SCRAPE_TIMEOUT_SECONDS = 300.0
+
+
+def scrape_budget(header: str | None, default: float, offset: float) -> float:
+    """Seconds this request may take: the Prometheus header (clamped to finite, sane
+    bounds: ``inf``, ``nan``, ``1e300`` and negatives included) less the offset."""
+    timeout = default
+    if header:
+        try:
+            timeout = float(header)
+        except ValueError:
+            log.debug("ignoring malformed scrape timeout header")
+        if math.isnan(timeout):
+            timeout = default
+        timeout = min(max(timeout, MIN_SCRAPE_TIMEOUT_SECONDS), MAX_SCRAPE_TIMEOUT_SECONDS)
+    return max(MIN_SCRAPE_TIMEOUT_SECONDS, timeout - offset)
 
 
 class RateLimiter:
@@ -92,6 +113,7 @@ class ExporterApp:
         self.cache = cache
         self.web = web
         self.limiter = RateLimiter(web.rate_limit_per_minute)
+        self.health_limiter = RateLimiter(web.health_rate_limit_per_minute)
         self.serve_metrics = _ServeMetrics(cache)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(ProcessCollector(registry=None))
@@ -148,15 +170,9 @@ class ExporterApp:
         return None
 
     def deadline(self, environ: Environ) -> float:
-        timeout = self.web.default_scrape_timeout_seconds
-        header = environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS")
-        if header:
-            try:
-                timeout = float(header)
-            except ValueError:
-                log.debug("ignoring malformed scrape timeout header %r", header)
-        budget = max(0.1, timeout - self.web.scrape_timeout_offset_seconds)
-        return time.monotonic() + budget
+        return time.monotonic() + scrape_budget(
+            environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"),
+            self.web.default_scrape_timeout_seconds, self.web.scrape_timeout_offset_seconds)
 
     # -- endpoints ------------------------------------------------------------------------
     def _metrics(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -170,7 +186,7 @@ class ExporterApp:
         return [body]
 
     def _health(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
-        if not self.limiter.allow(environ.get("REMOTE_ADDR", "?")):
+        if not self.health_limiter.allow(environ.get("REMOTE_ADDR", "?")):
             return self._json(start_response, 429, {"error": "rate limit exceeded"},
                               [("Retry-After", "1")])
         snapshot, source = self.cache.get(self.deadline(environ))
@@ -181,7 +197,7 @@ class ExporterApp:
 
     def _health_full(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
         snapshot, source = self.cache.get(self.deadline(environ))
-        payload = snapshot_summary(snapshot)
+        payload = summary(snapshot)
         payload["cache"] = {"source": source, "age_seconds": round(snapshot.age(), 3),
                             "redis": None if self.cache.redis is None
                             else ("up" if self.cache.redis.available else "down")}

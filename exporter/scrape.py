@@ -1,131 +1,76 @@
 """One collection: every enabled collector, isolated, inside the scrape deadline.
 
-The result is a :class:`Snapshot`: the rendered exposition text of everything
-collected plus per-check results and a few headline numbers. Snapshots are what
-the caches hold (in-process and in Redis), so a cached scrape only concatenates
-text, and every replica serves byte-identical data.
+The result is a :class:`~exporter.snapshot.Snapshot`. A collector's failure is
+classified in one place (:func:`classify`): what it says in the check, how loud
+the log is, and whether it is a missing privilege (a blind collector).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import traceback
+from dataclasses import dataclass
 
-from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from .collectors import REGISTRY, CollectContext, Collector
+from .collectors.base import CollectContext, Collected, Collector
 from .db import Database
-from .errors import DatabaseUnavailable, PartialCollection, QueryFailed
-from .settings import Settings
+from .errors import DatabaseUnavailable, PrivilegeMissing, QueryFailed, safe_message
+from .snapshot import CheckResult, Snapshot, render
+from .wedding.calendar import WeddingDayState
 
 log = logging.getLogger(__name__)
 
-# Numbers surfaced in /health/full and the L3 audit rows (max over label sets).
-HEADLINE = (
-    "dbhealth_connection_utilization_ratio",
-    "dbhealth_connections_max",
-    "dbhealth_lock_waiting_sessions",
-    "dbhealth_oldest_transaction_age_seconds",
-    "dbhealth_replication_lag_seconds",
-    "dbhealth_replication_is_replica",
-    "dbhealth_wal_archive_last_success_timestamp_seconds",
-    "dbhealth_wedding_day_mode",
-    "dbhealth_wedding_peak_hours",
-    "dbhealth_weddings_today",
-    "dbhealth_vendors_booked_today",
-    "dbhealth_guests_today",
-    "dbhealth_next_wedding_day_timestamp_seconds",
-    "dbhealth_wedding_override_expiry_timestamp_seconds",
-    "dbhealth_backup_verified",
-    "dbhealth_backup_last_verification_timestamp_seconds",
-    "dbhealth_backup_restore_duration_seconds",
-)
+
+@dataclass(frozen=True)
+class Failure:
+    """How the scrape loop reports one collector's failure."""
+
+    message: str
+    log_level: int
+    privilege_missing: bool = False
 
 
-@dataclass
-class CheckResult:
-    success: bool
-    duration_seconds: float
-    error: str | None = None
-
-
-@dataclass
-class Snapshot:
-    collected_at: float
-    up: bool
-    exposition: str
-    checks: dict[str, CheckResult]
-    headline: dict[str, float] = field(default_factory=dict)
-    statements: int = 0
-    duration_seconds: float = 0.0
-    collected_by: str = ""
-
-    @property
-    def status(self) -> str:
-        if not self.up:
-            return "down"
-        return "healthy" if all(c.success for c in self.checks.values()) else "degraded"
-
-    @property
-    def wedding_day(self) -> bool:
-        # Fail strict: unknown wedding-day state counts as a wedding day for cache TTLs.
-        return self.headline.get("dbhealth_wedding_day_mode", 1.0) >= 1.0
-
-    def age(self, now: float | None = None) -> float:
-        return max(0.0, (time.time() if now is None else now) - self.collected_at)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> Snapshot:
-        data = json.loads(raw)
-        data["checks"] = {k: CheckResult(**v) for k, v in data["checks"].items()}
-        return cls(**data)
-
-
-class _Families:
-    """The minimal registry interface ``generate_latest`` needs."""
-
-    def __init__(self, families: Sequence[Metric]):
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return iter(self._families)
-
-
-def render(families: Sequence[Metric]) -> str:
-    return generate_latest(_Families(families)).decode()
-
-
-def build_collectors(settings: Settings) -> list[Collector]:
-    return [REGISTRY[name][0](settings) for name in settings.enabled_collectors]
+def classify(exc: Exception) -> Failure:
+    """What a collector's exception means for the log and the checks (no data in the text)."""
+    if isinstance(exc, DatabaseUnavailable):
+        # The database going down is logged once by the scraper, not once per collector.
+        return Failure(str(exc), logging.DEBUG)
+    if isinstance(exc, PrivilegeMissing) or (
+            isinstance(exc, QueryFailed) and exc.sqlstate == PrivilegeMissing.SQLSTATE):
+        return Failure(f"insufficient privilege: {exc}", logging.WARNING, privilege_missing=True)
+    if isinstance(exc, QueryFailed):
+        quiet = exc.connection_lost or exc.expected
+        return Failure(str(exc), logging.DEBUG if quiet else logging.WARNING)
+    return Failure(safe_message(exc), logging.ERROR)
 
 
 class Scraper:
-    def __init__(self, settings: Settings, database: Database, collectors: list[Collector]):
-        self.settings = settings
+    def __init__(self, database: Database, collectors: list[Collector]):
         self.database = database
         self.collectors = collectors
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self._was_up = True
+        self._blind: set[str] = set()  # collectors currently missing a privilege
 
     def collect(self, deadline: float) -> Snapshot:
         started = time.monotonic()
         now = time.time()
         families: list[Metric] = []
         checks: dict[str, CheckResult] = {}
+        headline: dict[str, float] = {}
+        wedding: WeddingDayState | None = None
         with self.database.session(deadline) as session:
-            ctx = CollectContext(query=session.query, settings=self.settings, now=now)
+            ctx = CollectContext(query=session.query, now=now)
             for collector in self.collectors:
-                checks[collector.name] = self._run_one(collector, ctx, deadline, families)
+                checks[collector.name], produced = self._run_one(collector, ctx, deadline)
+                if produced is not None:
+                    families += produced.families
+                    headline.update(produced.summary)
+                    wedding = produced.wedding or wedding
             up = session.answered
             statements = session.statements
         if up != self._was_up:
@@ -142,14 +87,19 @@ class Scraper:
         duration = GaugeMetricFamily("dbhealth_collector_duration_seconds",
                                      "Time the collector took in the last collection.",
                                      labels=["collector"])
+        blind = GaugeMetricFamily(
+            "dbhealth_collector_privilege_missing",
+            "1 when the monitoring role lacks a privilege the collector needs (it would be blind).",
+            labels=["collector"])
         for name, check in checks.items():
             success.add_metric([name], 1.0 if check.success else 0.0)
             duration.add_metric([name], check.duration_seconds)
+            blind.add_metric([name], 1.0 if check.privilege_missing else 0.0)
         elapsed = time.monotonic() - started
         families += [
             GaugeMetricFamily("dbhealth_up", "1 when the target database answered.",
                               value=1.0 if up else 0.0),
-            success, duration,
+            success, duration, blind,
             GaugeMetricFamily("dbhealth_collection_duration_seconds",
                               "Time the last fresh collection took.", value=elapsed),
             GaugeMetricFamily("dbhealth_collection_statements",
@@ -159,54 +109,39 @@ class Scraper:
                               "When the data served was collected.", value=now),
         ]
         return Snapshot(collected_at=now, up=up, exposition=render(families), checks=checks,
-                        headline=_headline(families), statements=statements,
-                        duration_seconds=elapsed, collected_by=self.identity)
+                        headline=headline, statements=statements, duration_seconds=elapsed,
+                        collected_by=self.identity, wedding=wedding)
 
-    def _run_one(self, collector: Collector, ctx: CollectContext, deadline: float,
-                 out: list[Metric]) -> CheckResult:
+    def _run_one(self, collector: Collector, ctx: CollectContext,
+                 deadline: float) -> tuple[CheckResult, Collected | None]:
         started = time.monotonic()
         if started >= deadline:
-            return CheckResult(False, 0.0, "scrape deadline reached before the collector ran")
+            return CheckResult(False, 0.0, "scrape deadline reached before the collector ran"), None
         try:
-            produced = list(collector.collect(ctx))
-        except PartialCollection as exc:  # failed, but what it could say is still served
-            quiet = isinstance(exc.cause, DatabaseUnavailable) or (
-                isinstance(exc.cause, QueryFailed) and not exc.cause.server_answered)
-            log.log(logging.DEBUG if quiet else logging.WARNING, "collector %s failed: %s",
-                    collector.name, exc.cause)
-            out.extend(exc.families)
-            return CheckResult(False, time.monotonic() - started, str(exc.cause))
-        except DatabaseUnavailable as exc:
-            return CheckResult(False, time.monotonic() - started, str(exc))
-        except QueryFailed as exc:
-            level = logging.WARNING if exc.server_answered else logging.DEBUG
-            log.log(level, "collector %s failed: %s", collector.name, exc)
-            return CheckResult(False, time.monotonic() - started, str(exc))
-        except Exception as exc:  # a bug in one collector must not fail the scrape
-            log.exception("collector %s crashed", collector.name)
-            return CheckResult(False, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
-        out.extend(produced)
-        return CheckResult(True, time.monotonic() - started)
+            produced = collector.collect(ctx)
+        except Exception as exc:  # one collector, broken or blind, must not fail the scrape
+            return self._failed(collector.name, exc, started), None
+        if produced.error is not None:  # failed, but what it could say is still served
+            return self._failed(collector.name, produced.error, started), produced
+        if collector.name in self._blind:
+            self._blind.discard(collector.name)
+            log.info("collector %s has the privileges it needs again", collector.name)
+        return CheckResult(True, time.monotonic() - started), produced
 
-
-def _headline(families: Sequence[Metric]) -> dict[str, float]:
-    wanted = set(HEADLINE)
-    result: dict[str, float] = {}
-    for family in families:
-        if family.name in wanted and family.samples:
-            result[family.name] = max(s.value for s in family.samples)
-    return result
-
-
-def snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
-    """The JSON shape of a snapshot for /health/full and the audit rows."""
-    return {
-        "status": snapshot.status,
-        "up": snapshot.up,
-        "collected_at": snapshot.collected_at,
-        "collected_by": snapshot.collected_by,
-        "collection_seconds": round(snapshot.duration_seconds, 6),
-        "statements": snapshot.statements,
-        "checks": {name: asdict(check) for name, check in snapshot.checks.items()},
-        "metrics": snapshot.headline,
-    }
+    def _failed(self, name: str, exc: Exception, started: float) -> CheckResult:
+        failure = classify(exc)
+        if failure.privilege_missing:
+            # Logged once: a role without pg_monitor stays so until someone grants it.
+            level = logging.DEBUG if name in self._blind else logging.WARNING
+            self._blind.add(name)
+            log.log(level, "collector %s is blind: %s; grant the monitoring role what it lacks "
+                    "(pg_monitor, SELECT on the business tables: "
+                    "docs/runbooks/monitoring-privileges-missing.md)", name, failure.message)
+        elif failure.log_level >= logging.ERROR:
+            # A bug: the traceback's frames, but not the message (it may quote a value).
+            log.error("collector %s crashed: %s\n%s", name, failure.message,
+                      "".join(traceback.format_tb(exc.__traceback__)))
+        else:
+            log.log(failure.log_level, "collector %s failed: %s", name, failure.message)
+        return CheckResult(False, time.monotonic() - started, failure.message,
+                           privilege_missing=failure.privilege_missing)

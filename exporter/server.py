@@ -1,70 +1,137 @@
-"""Wiring: settings → database, collectors, caches, history, HTTP server."""
+"""Wiring, in one place: settings → database, collectors, advisor, caches, history, HTTP server.
+
+Every part gets what it needs as a constructor argument: the statements collector
+its advisor and shared accumulators, the advisor and ``/queries`` the wedding-day
+answer from the cached snapshot, the wedding endpoint its snapshot source.
+"""
 
 from __future__ import annotations
 
 import logging
+import resource
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from collections.abc import Callable
+from typing import Any
+
+from waitress.server import create_server
 
 from .audit import AuditWriter
 from .cache import RedisTier, SnapshotCache, namespace_for
-from .collectors.wedding import WeddingCollector
+from .collectors.activity import ActivityCollector
+from .collectors.archiver import ArchiverCollector
+from .collectors.backup import BackupCollector
+from .collectors.base import Collector
+from .collectors.database import DatabaseCollector
+from .collectors.replication import ReplicationCollector
+from .collectors.tables import TablesCollector
 from .db import Database
-from .http import ExporterApp
-from .queries.service import QueryTracker
-from .scrape import Scraper, build_collectors
+from .http import ExporterApp, scrape_budget
+from .scrape import Scraper
 from .settings import Settings
-from .wedding_endpoint import WeddingDayEndpoint
+from .snapshot import wedding_day_in_force
+from .statements.advisor import IndexAdvisor
+from .statements.collector import AdvisorSource, StatementsCollector
+from .statements.report import QueryReport
+from .statements.shared import SharedState
+from .wedding.collector import WeddingCollector
+from .wedding.endpoint import WeddingDayEndpoint
 
 log = logging.getLogger(__name__)
 
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128  # 50+ concurrent scrapes must queue, not be refused
+# Sockets kept for the pool, Redis and the process itself, below the connection limit.
+RESERVED_FDS = 64
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
+def build_collectors(settings: Settings, advisor: AdvisorSource | None = None) -> list[Collector]:
+    """The enabled collectors, in their run order (``COLLECTOR_DEFAULTS``)."""
+    shared = SharedState(settings) if settings.redis.url else None
+    factories: dict[str, Callable[[], Collector]] = {
+        "wedding": lambda: WeddingCollector(settings.wedding, settings.timezone,
+                                            settings.database.exporter_schema),
+        "activity": ActivityCollector,
+        "database": DatabaseCollector,
+        "replication": ReplicationCollector,
+        "archiver": ArchiverCollector,
+        "tables": lambda: TablesCollector(settings.tables.watched),
+        "statements": lambda: StatementsCollector(settings.statements, advisor=advisor,
+                                                  shared=shared),
+        "backup": lambda: BackupCollector(settings.database.exporter_schema),
+    }
+    return [factories[name]() for name in settings.enabled_collectors]
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one (as Go programs do) and return it:
+    every client connection is a file descriptor, and a low limit would refuse Prometheus."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return int(soft)
 
 
 class Exporter:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.database = Database(settings.database)
-        self.scraper = Scraper(settings, self.database, build_collectors(settings))
+
+        def wedding_day() -> bool:
+            return wedding_day_in_force(self.cache.last)
+
+        self.advisor = (IndexAdvisor(settings.statements, self.database, wedding_day)
+                        if settings.statements.advisor.enabled else None)
+        collectors = build_collectors(settings, self.advisor)
+        self.scraper = Scraper(self.database, collectors)
         redis_tier = None
         if settings.redis.url:
             redis_tier = RedisTier(settings.redis,
-                                   namespace_for(settings.database.url, settings.enabled_collectors))
+                                   namespace_for(settings.database.url, settings.enabled_collectors),
+                                   max_skew=settings.cache.max_clock_skew_seconds)
         self.audit = AuditWriter(settings.audit, self.database)
         self.cache = SnapshotCache(settings.cache, self.scraper, redis_tier,
                                    on_collected=self.audit.offer)
-        wedding = next((c for c in self.scraper.collectors
-                        if isinstance(c, WeddingCollector)), None)
-        self.queries = QueryTracker(settings, self.database, self.scraper.collectors, self.cache)
-        self.app = ExporterApp(self.cache, settings.web, extra_routes={
-            "/health/wedding-day": WeddingDayEndpoint(settings, self.cache, wedding),
-            **self.queries.routes})
-        self._server: WSGIServer | None = None
+        web = settings.web
+        budget = scrape_budget(None, web.default_scrape_timeout_seconds,
+                               web.scrape_timeout_offset_seconds)
+        statements = next((c for c in collectors if isinstance(c, StatementsCollector)), None)
+        self.report = QueryReport(settings, self.database, statements,
+                                  lambda: self.advisor.latest if self.advisor else None,
+                                  wedding_day, budget)
+        wedding_endpoint = WeddingDayEndpoint(settings.wedding, settings.timezone, self.cache.get,
+                                              budget)
+        self.app = ExporterApp(self.cache, web, extra_routes={
+            "/health/wedding-day": wedding_endpoint, "/queries": self.report})
+        self._server: Any = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
         assert self._server is not None
-        return int(self._server.server_address[1])
+        return int(self._server.effective_port)
 
     def start(self) -> None:
         self.database.open()
         self.audit.start()
-        self.queries.start()
-        host, port = self.settings.web.host_port
-        self._server = make_server(host, port, self.app, _ThreadingWSGIServer,
-                                   handler_class=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dbhealth-http",
+        if self.advisor is not None:
+            self.advisor.start()
+        web = self.settings.web
+        host, port = web.host_port
+        limit = min(web.max_connections, max(10, raise_fd_limit() - RESERVED_FDS))
+        if limit < web.max_connections:
+            log.warning("open-files limit allows %d client connections, not %d", limit,
+                        web.max_connections)
+        # waitress reads requests asynchronously and hands only complete ones to its fixed
+        # pool of threads: a slow or idle client holds a socket, never a thread, and is
+        # dropped after web.read_timeout_seconds without activity.
+        self._server = create_server(
+            self.app, host=host, port=port, threads=web.threads, connection_limit=limit,
+            channel_timeout=max(1, round(web.read_timeout_seconds)),
+            cleanup_interval=max(1, round(web.read_timeout_seconds / 2)), backlog=1024,
+            asyncore_use_poll=True, ident="dbhealth-exporter", expose_tracebacks=False)
+        self._thread = threading.Thread(target=self._server.run, name="dbhealth-http",
                                         daemon=True)
         self._thread.start()
         log.info("listening on %s:%d", host, self.port)
@@ -75,8 +142,10 @@ class Exporter:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
         self.audit.stop()
-        self.queries.stop()
+        if self.advisor is not None:
+            self.advisor.stop()
         self.database.close()

@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .collectors import COLLECTOR_DEFAULTS
 from .errors import ConfigError
-from .queries.settings import StatementsSettings
-from .wedding_settings import WeddingSettings
+from .redact import MASK, mask_url
+from .statements.settings import StatementsSettings
+from .wedding.settings import WeddingSettings
 
 ENV_PREFIX = "DBHEALTH_"
 # Fixed names from the SPEC; anything else is DBHEALTH_<SECTION>__<KEY>.
@@ -47,6 +48,9 @@ class DatabaseSettings(_Section):
     statement_timeout_seconds: float = Field(2.0, gt=0, le=300)
     lock_timeout_seconds: float = Field(0.1, gt=0, le=60)
     pool_wait_seconds: float = Field(1.0, gt=0, le=60)
+    # Where `dbhealth-exporter migrate` creates the exporter's own tables. Monitoring
+    # sessions run with search_path = pg_catalog, so these are always named with it.
+    exporter_schema: str = Field("public", pattern=r"^[a-z_][a-z0-9_$]*$", max_length=63)
 
     @field_validator("url")
     @classmethod
@@ -61,6 +65,16 @@ class RedisSettings(_Section):
     key_prefix: str = "dbhealth"
     socket_timeout_seconds: float = Field(0.05, gt=0, le=5)
     retry_after_seconds: float = Field(5.0, ge=0, le=300)
+    # Optional HMAC key shared by the replicas: snapshots in Redis without a valid
+    # signature are ignored (anyone who can write to Redis could otherwise feed them).
+    signing_key: str | None = None
+
+    @field_validator("signing_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) < 16:
+            raise ValueError("must be at least 16 characters (omit it to leave snapshots unsigned)")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -77,6 +91,9 @@ class CacheSettings(_Section):
     l2_ttl_seconds: float = Field(60.0, ge=0, le=3600)
     l2_wedding_day_ttl_seconds: float = Field(30.0, ge=0, le=3600)
     error_ttl_seconds: float = Field(5.0, ge=0, le=300)
+    # A shared snapshot stamped further in the future than this is refused (clock skew
+    # between replicas, or a forged entry): it would otherwise look fresh forever.
+    max_clock_skew_seconds: float = Field(2.0, ge=0, le=60)
 
 
 class AuditSettings(_Section):
@@ -89,8 +106,24 @@ class WebSettings(_Section):
     listen_address: str = "0.0.0.0:9188"
     auth_token: str | None = None
     rate_limit_per_minute: int = Field(120, ge=0, le=100_000)
+    # /health has a bucket of its own: load balancers must never be starved by the
+    # token endpoints' traffic from the same address.
+    health_rate_limit_per_minute: int = Field(600, ge=0, le=100_000)
+    # The connection handler: requests are read asynchronously and answered by a fixed
+    # pool of threads, so slow or idle clients hold a socket, never a thread.
+    threads: int = Field(8, ge=1, le=64)
+    max_connections: int = Field(1000, ge=10, le=100_000)
+    read_timeout_seconds: float = Field(10.0, gt=0, le=300)
     default_scrape_timeout_seconds: float = Field(10.0, gt=0, le=600)
     scrape_timeout_offset_seconds: float = Field(0.5, ge=0, le=60)
+
+    @field_validator("auth_token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty (omit the key to serve the JSON endpoints "
+                             "without a token)")
+        return value
 
     @field_validator("listen_address")
     @classmethod
@@ -171,14 +204,10 @@ class Settings(_Section):
         if self.redis.url:
             data["redis"]["url"] = mask_url(self.redis.url)
         if self.web.auth_token:
-            data["web"]["auth_token"] = "***"  # noqa: S105 - the mask, not a secret
+            data["web"]["auth_token"] = MASK
+        if self.redis.signing_key:
+            data["redis"]["signing_key"] = MASK
         return data
-
-
-def mask_url(url: str) -> str:
-    """Hide the password of a URL or a libpq ``password=`` pair."""
-    masked = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", masked)
 
 
 def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -1,34 +1,25 @@
-"""The registry of collectors: name → (factory, on by default).
+"""The collectors: one PostgreSQL view (or topic) each, one SQL statement each.
 
-Adding a collector is one module in this package plus one line here; the
-``--[no-]collector.<name>`` flags and the ``collectors:`` settings keys follow.
+This module holds data only — the names of the collectors in the order they run,
+and whether each is on by default — so that the settings and the command line can
+know them without importing any collector code. The one place that builds them
+is :func:`exporter.server.build_collectors`; a new collector is one module plus a
+line here and a line there (``--[no-]collector.<name>`` and ``collectors:`` follow).
 """
 
 from __future__ import annotations
 
-from .activity import ActivityCollector
-from .archiver import ArchiverCollector
-from .backup import BackupCollector
-from .base import CollectContext, Collector, CollectorFactory
-from .database import DatabaseCollector
-from .replication import ReplicationCollector
-from .statements import StatementsCollector
-from .tables import TablesCollector
-from .wedding import WeddingCollector
-
 # Run in this order. The wedding-day signal goes first: it is what the rules need
 # most, and it must not be the one left out when a scrape deadline runs short.
-REGISTRY: dict[str, tuple[CollectorFactory, bool]] = {
-    "wedding": (WeddingCollector, True),
-    "activity": (ActivityCollector, True),
-    "database": (DatabaseCollector, True),
-    "replication": (ReplicationCollector, True),
-    "archiver": (ArchiverCollector, True),
-    "tables": (TablesCollector, True),
-    "statements": (StatementsCollector, True),
-    "backup": (BackupCollector, True),
+COLLECTOR_DEFAULTS: dict[str, bool] = {
+    "wedding": True,
+    "activity": True,
+    "database": True,
+    "replication": True,
+    "archiver": True,
+    "tables": True,
+    "statements": True,
+    "backup": True,
 }
 
-COLLECTOR_DEFAULTS: dict[str, bool] = {name: on for name, (_, on) in REGISTRY.items()}
-
-__all__ = ["COLLECTOR_DEFAULTS", "REGISTRY", "CollectContext", "Collector", "CollectorFactory"]
+__all__ = ["COLLECTOR_DEFAULTS"]

@@ -7,43 +7,41 @@
 
 ``last_success`` is 0 when nothing was ever archived, so "stale" alerts fire for
 an archiver that never worked; alert rules gate on ``dbhealth_wal_archive_enabled``.
-Verify with: ``SELECT * FROM pg_stat_archiver``.
+Verify with: ``SELECT * FROM pg_catalog.pg_stat_archiver``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from .base import CollectContext, seconds
+from .base import CollectContext, Collected, seconds
 
 SQL = """
-SELECT current_setting('archive_mode') <> 'off',
+SELECT pg_catalog.current_setting('archive_mode') <> 'off',
        archived_count, failed_count,
        extract(epoch FROM last_archived_time)::float8,
        extract(epoch FROM last_failed_time)::float8
-FROM pg_stat_archiver
+FROM pg_catalog.pg_stat_archiver
 """
 
 
 class ArchiverCollector:
     name: ClassVar[str] = "archiver"
 
-    def __init__(self, settings: object = None) -> None:
-        pass
-
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         enabled, archived, failed, last_ok, last_failed = ctx.query(SQL, None)[0]
-        yield GaugeMetricFamily("dbhealth_wal_archive_enabled", "1 when archive_mode is on.",
-                                value=1.0 if enabled else 0.0)
-        yield GaugeMetricFamily("dbhealth_wal_archive_last_success_timestamp_seconds",
-                                "When the last WAL segment was archived (0: never).",
-                                value=seconds(last_ok))
-        yield GaugeMetricFamily("dbhealth_wal_archive_last_failure_timestamp_seconds",
-                                "When archiving last failed (0: never).", value=seconds(last_failed))
-        yield CounterMetricFamily("dbhealth_wal_archived", "WAL segments archived.",
-                                  value=float(archived or 0))
-        yield CounterMetricFamily("dbhealth_wal_archive_failures",
-                                  "Failed WAL archiving attempts.", value=float(failed or 0))
+        return Collected([
+            GaugeMetricFamily("dbhealth_wal_archive_enabled", "1 when archive_mode is on.",
+                              value=1.0 if enabled else 0.0),
+            GaugeMetricFamily("dbhealth_wal_archive_last_success_timestamp_seconds",
+                              "When the last WAL segment was archived (0: never).",
+                              value=seconds(last_ok)),
+            GaugeMetricFamily("dbhealth_wal_archive_last_failure_timestamp_seconds",
+                              "When archiving last failed (0: never).", value=seconds(last_failed)),
+            CounterMetricFamily("dbhealth_wal_archived", "WAL segments archived.",
+                                value=float(archived or 0)),
+            CounterMetricFamily("dbhealth_wal_archive_failures",
+                                "Failed WAL archiving attempts.", value=float(failed or 0)),
+        ], summary={"dbhealth_wal_archive_last_success_timestamp_seconds": seconds(last_ok)})

@@ -24,18 +24,19 @@ backup_verification_audit GROUP BY 1, 2``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from .base import CollectContext, seconds
+from ..sqlcheck import quote_ident
+from .base import CollectContext, Collected, seconds
 
-TABLE = "public.backup_verification_audit"
-PROBE = f"SELECT 'probe', NULL, NULL, (to_regclass('{TABLE}') IS NOT NULL)::int::float8"
-SQL = f"""
+# Every function is pg_catalog's (search_path is pinned there too); the table lives in
+# the exporter's schema (``database.exporter_schema``), named explicitly.
+PROBE = "SELECT pg_catalog.to_regclass(%(table)s) IS NOT NULL"
+SQL = """
 WITH audit AS (
-    SELECT * FROM {TABLE} WHERE run_id IS NOT NULL AND check_type IS NOT NULL
+    SELECT * FROM {table} WHERE run_id IS NOT NULL AND check_type IS NOT NULL
 ), latest AS (
     SELECT DISTINCT ON (check_type) check_type, run_id FROM audit
     ORDER BY check_type, verification_time DESC, id DESC
@@ -55,34 +56,45 @@ WITH audit AS (
     ORDER BY verification_time DESC, id DESC LIMIT 1
 )
 SELECT 'success' AS kind, check_type AS label,
-       min(CASE WHEN verification_status = 'passed' THEN 1 ELSE 0 END)::float8 AS value
+       pg_catalog.min(CASE WHEN verification_status = 'passed' THEN 1 ELSE 0 END)::float8 AS value
   FROM newest_run GROUP BY check_type
-UNION ALL SELECT 'findings', check_type, count(*) FILTER (WHERE verification_status <> 'passed')::float8
+UNION ALL SELECT 'findings', check_type,
+       pg_catalog.count(*) FILTER (WHERE verification_status <> 'passed')::float8
   FROM newest_run GROUP BY check_type
-UNION ALL SELECT 'checked', check_type, extract(epoch FROM max(verification_time))::float8
+UNION ALL SELECT 'checked', check_type,
+       extract(epoch FROM pg_catalog.max(verification_time))::float8
   FROM newest_run GROUP BY check_type
 UNION ALL SELECT 'verified', region, coalesce(extract(epoch FROM backup_time), 0)::float8 FROM verified
 UNION ALL SELECT 'size', region, file_size::float8 FROM sized
-UNION ALL SELECT 'backups', region, count(DISTINCT backup_id)::float8 FROM newest_run
+UNION ALL SELECT 'backups', region, pg_catalog.count(DISTINCT backup_id)::float8 FROM newest_run
   WHERE check_type = 'inventory' AND region IS NOT NULL AND backup_time IS NOT NULL GROUP BY region
 UNION ALL SELECT 'restore', NULL, duration_seconds FROM drill
-UNION ALL SELECT 'phase', p.key, p.value::float8 FROM drill, jsonb_each_text(drill.details -> 'phases') p
-UNION ALL SELECT 'last_run', NULL, extract(epoch FROM max(verification_time))::float8 FROM audit
+UNION ALL SELECT 'phase', p.key, p.value::float8
+  FROM drill, pg_catalog.jsonb_each_text(drill.details OPERATOR(pg_catalog.->) 'phases') p
+UNION ALL SELECT 'last_run', NULL, extract(epoch FROM pg_catalog.max(verification_time))::float8
+  FROM audit
 """
+HEADLINE = ("dbhealth_backup_verified", "dbhealth_backup_last_verification_timestamp_seconds",
+            "dbhealth_backup_restore_duration_seconds")
 
 
 class BackupCollector:
     name: ClassVar[str] = "backup"
 
-    def __init__(self, settings: object = None) -> None:
+    def __init__(self, schema: str = "public") -> None:
+        self.table = f"{quote_ident(schema)}.backup_verification_audit"
+        self.sql = SQL.format(table=self.table)
         self.table_present = False
 
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         if not self.table_present:
-            rows = ctx.query(PROBE, None)
-            self.table_present = bool(rows and rows[0][3])
-            return []
-        return self._families(ctx.query(SQL, None))
+            rows = ctx.query(PROBE, {"table": self.table})
+            self.table_present = bool(rows and rows[0][0])
+            return Collected([])
+        families = self._families(ctx.query(self.sql, None))
+        summary = {f.name: f.samples[0].value for f in families
+                   if f.name in HEADLINE and f.samples}
+        return Collected(families, summary=summary)
 
     def _families(self, rows: list[tuple[object, ...]]) -> list[Metric]:
         success = GaugeMetricFamily("dbhealth_backup_verification_success",

@@ -9,12 +9,11 @@ Verify with: ``SELECT datname, xact_commit, blks_hit FROM pg_stat_database``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from .base import CollectContext
+from .base import CollectContext, Collected
 
 # pg_database_size takes no relation lock, so it cannot queue behind DDL; it is
 # skipped for databases we may not connect to (it would raise). It stats every
@@ -24,10 +23,10 @@ from .base import CollectContext
 SQL = """
 SELECT d.datname, s.xact_commit, s.xact_rollback, s.blks_hit, s.blks_read, s.deadlocks,
        s.temp_files, s.temp_bytes, s.conflicts, s.numbackends,
-       CASE WHEN %(with_size)s AND has_database_privilege(d.oid, 'CONNECT')
-            THEN pg_database_size(d.oid) END
-FROM pg_database d
-JOIN pg_stat_database s ON s.datid = d.oid
+       CASE WHEN %(with_size)s AND pg_catalog.has_database_privilege(d.oid, 'CONNECT')
+            THEN pg_catalog.pg_database_size(d.oid) END
+FROM pg_catalog.pg_database d
+JOIN pg_catalog.pg_stat_database s ON s.datid = d.oid
 WHERE d.datallowconn AND NOT d.datistemplate
 ORDER BY d.datname
 """
@@ -37,7 +36,7 @@ SIZE_REFRESH_SECONDS = 60.0
 class DatabaseCollector:
     name: ClassVar[str] = "database"
 
-    def __init__(self, settings: object = None) -> None:
+    def __init__(self) -> None:
         self._sizes: dict[str, float] = {}
         self._sizes_at: float | None = None
 
@@ -45,7 +44,7 @@ class DatabaseCollector:
         # A clock stepped backwards counts as due, so sizes never freeze.
         return self._sizes_at is None or not 0 <= now - self._sizes_at < SIZE_REFRESH_SECONDS
 
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         label = ["datname"]
         xacts = CounterMetricFamily("dbhealth_transactions", "Transactions by outcome.",
                                     labels=["datname", "outcome"])
@@ -82,4 +81,5 @@ class DatabaseCollector:
             backends.add_metric([datname], float(nb or 0))
             if datname in self._sizes:
                 size.add_metric([datname], self._sizes[datname])
-        yield from (xacts, hit, read, deadlocks, temp_files, temp_bytes, conflicts, backends, size)
+        return Collected([xacts, hit, read, deadlocks, temp_files, temp_bytes, conflicts, backends,
+                          size])

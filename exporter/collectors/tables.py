@@ -16,22 +16,20 @@ Verify with: ``SELECT relname, seq_scan, idx_scan, n_dead_tup FROM pg_stat_user_
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from .base import CollectContext, seconds
-
-if TYPE_CHECKING:
-    from ..settings import Settings
+from .base import CollectContext, Collected, seconds
 
 SQL = """
 WITH watched AS (
-    SELECT * FROM unnest(%(schemas)s::text[], %(names)s::text[], %(labels)s::text[])
+    SELECT * FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(names)s::text[]),
+                       pg_catalog.unnest(%(labels)s::text[]))
         AS w(schemaname, relname, label)
 ), locked AS MATERIALIZED (
-    SELECT DISTINCT relation FROM pg_locks
+    SELECT DISTINCT relation FROM pg_catalog.pg_locks
     WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
 )
 SELECT w.label, s.seq_scan, coalesce(s.idx_scan, 0), s.n_live_tup, s.n_dead_tup,
@@ -40,9 +38,9 @@ SELECT w.label, s.seq_scan, coalesce(s.idx_scan, 0), s.n_live_tup, s.n_dead_tup,
        extract(epoch FROM greatest(s.last_autoanalyze, s.last_analyze))::float8,
        s.relid IN (SELECT relation FROM locked) AS is_locked,
        CASE WHEN s.relid IN (SELECT relation FROM locked) THEN NULL
-            ELSE pg_total_relation_size(s.relid) END
+            ELSE pg_catalog.pg_total_relation_size(s.relid) END
 FROM watched w
-JOIN pg_stat_user_tables s ON s.schemaname = w.schemaname AND s.relname = w.relname
+JOIN pg_catalog.pg_stat_user_tables s ON s.schemaname = w.schemaname AND s.relname = w.relname
 ORDER BY w.label
 """
 
@@ -50,15 +48,16 @@ ORDER BY w.label
 class TablesCollector:
     name: ClassVar[str] = "tables"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, watched: Sequence[str]) -> None:
+        """``watched``: table names, ``schema.table`` or ``table`` (in public)."""
         schemas, names = [], []
-        for entry in settings.tables.watched:
+        for entry in watched:
             schema, _, name = entry.rpartition(".")
             schemas.append(schema or "public")
             names.append(name)
-        self.params = {"schemas": schemas, "names": names, "labels": list(settings.tables.watched)}
+        self.params = {"schemas": schemas, "names": names, "labels": list(watched)}
 
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
         t = ["table"]
         seq = CounterMetricFamily("dbhealth_table_seq_scans", "Sequential scans.", labels=t)
         idx = CounterMetricFamily("dbhealth_table_index_scans", "Index scans.", labels=t)
@@ -89,4 +88,4 @@ class TablesCollector:
             locked.add_metric([label], 1.0 if is_locked else 0.0)
             if size_bytes is not None:
                 size.add_metric([label], float(size_bytes))
-        yield from (seq, idx, live, dead, rows, vacuum, analyze, locked, size)
+        return Collected([seq, idx, live, dead, rows, vacuum, analyze, locked, size])

@@ -66,3 +66,17 @@ def test_load_produces_traffic_and_held_sessions(demo_dsn: str) -> None:
         worker.join(timeout=60)
     assert done and done[0] > 0
     assert lines[0].startswith("load: 2 clients") and lines[-1].startswith("load: done")
+
+
+def test_the_demo_runs_the_exporter_as_a_pg_monitor_role_never_a_superuser(
+        demo_dsn: str) -> None:
+    from demo.roles import create_monitoring_role
+    from demo.stack import MONITOR_ROLE, monitor_dsn
+
+    assert monitor_dsn(demo_dsn).startswith(f"postgresql://{MONITOR_ROLE}@")
+    with psycopg.connect(demo_dsn, autocommit=True) as conn:
+        create_monitoring_role(conn, MONITOR_ROLE)
+        create_monitoring_role(conn, MONITOR_ROLE)  # idempotent, as the demo re-runs it
+        row = conn.execute("SELECT rolsuper, pg_has_role(oid, 'pg_monitor', 'USAGE') "
+                           "FROM pg_roles WHERE rolname = %s", [MONITOR_ROLE]).fetchone()
+    assert row == (False, True)

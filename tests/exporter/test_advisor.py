@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from exporter.advisor import IndexAdvisor
 from exporter.db import Database
+from exporter.statements.advisor import IndexAdvisor
 
 from ..support.postgres import PostgresServer
 from ..support.statements import settings_for
@@ -55,7 +55,7 @@ def test_hypopg_suggests_only_indexes_that_halve_the_cost(tracker_dsn: str) -> N
         with database.pool.connection() as conn:
             assert conn.execute("SELECT count(*) FROM pg_prepared_statements "
                                 "WHERE name LIKE 'dbhealth%'").fetchone() == (0,)
-            assert conn.execute("SELECT count(*) FROM hypopg_list_indexes").fetchone() == (0,)
+            assert conn.execute("SELECT count(*) FROM public.hypopg_list_indexes").fetchone() == (0,)
     finally:
         database.close()
     with psycopg.connect(tracker_dsn) as conn:

@@ -6,16 +6,24 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from exporter.cache import RedisTier, SnapshotCache, namespace_for
 from exporter.db import Database
-from exporter.scrape import CheckResult, Scraper, Snapshot, build_collectors
+from exporter.scrape import Scraper
+from exporter.server import build_collectors
 from exporter.settings import Settings
+from exporter.snapshot import CheckResult, Snapshot
+from exporter.wedding.calendar import Override, WeddingDayState, decide
 
 from ..support.redis_server import RedisServer
 from .conftest import exporter_settings
+
+LONDON = ZoneInfo("Europe/London")
 
 
 @pytest.fixture
@@ -36,14 +44,22 @@ def database(settings: Settings) -> Iterator[Database]:
 def make_cache(settings: Settings, database: Database) -> SnapshotCache:
     tier = RedisTier(settings.redis, namespace_for(settings.database.url,
                                                    settings.enabled_collectors))
-    scraper = Scraper(settings, database, build_collectors(settings))
+    scraper = Scraper(database, build_collectors(settings))
     return SnapshotCache(settings.cache, scraper, tier)
+
+
+def wedding_state(mode: bool) -> WeddingDayState:
+    """A Wednesday, or a Wednesday made a wedding day by an override."""
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=LONDON)
+    overrides = [Override(now + timedelta(hours=1), "test", "settings")] if mode else []
+    return decide(now, LONDON, weddings_today=0, min_weddings=10, overrides=overrides,
+                  peak_start=dtime(11), peak_end=dtime(18))
 
 
 def aged(seconds: float, wedding_day: float) -> Snapshot:
     return Snapshot(collected_at=time.time() - seconds, up=True, exposition="",
                     checks={"activity": CheckResult(True, 0.001)},
-                    headline={"dbhealth_wedding_day_mode": wedding_day})
+                    wedding=wedding_state(wedding_day >= 1.0))
 
 
 @pytest.mark.parametrize("wedding_day, expected", [(0.0, "l2"), (1.0, "collected")])
@@ -60,7 +76,7 @@ def test_missing_wedding_signal_counts_as_a_wedding_day(settings: Settings,
                                                         database: Database) -> None:
     cache = make_cache(settings, database)
     assert cache.redis is not None
-    cache.redis.put(replace(aged(45, 0.0), headline={}), ttl=120)
+    cache.redis.put(replace(aged(45, 0.0), wedding=None), ttl=120)
     assert cache.get(time.monotonic() + 10)[1] == "collected"
 
 

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from exporter.db import Database
-from exporter.scrape import Scraper, build_collectors
+from exporter.scrape import Scraper
+from exporter.server import build_collectors
 
 from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
@@ -23,7 +24,7 @@ def collect(dsn: str, **overrides: object) -> tuple[Samples, Scraper]:
     database = Database(settings.database)
     database.open()
     try:
-        scraper = Scraper(settings, database, build_collectors(settings))
+        scraper = Scraper(database, build_collectors(settings))
         snapshot = scraper.collect(time.monotonic() + 10)
         return Samples(snapshot.exposition), scraper
     finally:

@@ -9,17 +9,16 @@ import psycopg
 from exporter.collectors.base import CollectContext
 from exporter.collectors.database import SIZE_REFRESH_SECONDS, DatabaseCollector
 from exporter.db import Database
-from exporter.scrape import render
+from exporter.snapshot import render
 
 from ..support.scrape import Samples
 from .conftest import exporter_settings
 
 
 def _size(collector: DatabaseCollector, database: Database, now: float, datname: str) -> float | None:
-    settings = exporter_settings(database.settings.url)
     with database.session(time.monotonic() + 10) as session:
-        ctx = CollectContext(query=session.query, settings=settings, now=now)
-        text = render(list(collector.collect(ctx)))
+        ctx = CollectContext(query=session.query, now=now)
+        text = render(collector.collect(ctx).families)
     return Samples(text).value("dbhealth_database_size_bytes", datname=datname)
 
 

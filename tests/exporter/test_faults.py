@@ -153,7 +153,7 @@ def test_lock_timeout_fails_a_query_fast(demo_dsn: str) -> None:
         holder.execute("LOCK TABLE guests IN ACCESS EXCLUSIVE MODE")
         with database.session(time.monotonic() + 30) as session, \
                 pytest.raises(QueryFailed) as info:
-            session.query("SELECT pg_total_relation_size('guests')")
+            session.query("SELECT pg_total_relation_size('public.guests')")
         assert info.value.timed_out and "LockNotAvailable" in str(info.value)
     finally:
         holder.close()

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.queries.classify import Classifier
-from exporter.queries.sanitize import UNPARSABLE, sanitize
-from exporter.queries.settings import StatementsSettings
+from exporter.statements.classify import Classifier
+from exporter.statements.sanitize import UNPARSABLE, sanitize
+from exporter.statements.settings import StatementsSettings
 
 EMAIL = "alice.secret@example.com"
 PHONE = "+447700900123"
@@ -30,6 +30,29 @@ LEAKY = [
     f"COPY (SELECT '{EMAIL}') TO STDOUT",
     f"PREPARE p AS SELECT * FROM guests WHERE email = '{EMAIL}'",
 ]
+
+
+# Identifiers survive normalization: personal data written as one must be masked too.
+LEAKY_IDENTIFIERS = [
+    f'SELECT email AS "{EMAIL}" FROM guests',
+    f'SAVEPOINT "{PHONE}"',
+    'SELECT 1 AS "Alice Smith"',
+    "SELECT * FROM guest_447700900123",
+    f'SELECT "{EMAIL}".email FROM guests AS "{EMAIL}"',
+]
+
+
+@pytest.mark.parametrize("text", LEAKY_IDENTIFIERS)
+def test_identifiers_that_look_personal_are_masked(text: str) -> None:
+    clean = sanitize(text)
+    assert clean != UNPARSABLE and '"<masked>"' in clean
+    for secret in (EMAIL, PHONE, "Alice Smith", "447700900123", "example.com"):
+        assert secret not in clean, clean
+
+
+def test_ordinary_identifiers_stay() -> None:
+    assert sanitize('SELECT "Order".id, guests_2024 FROM "Order", guests_2024') == \
+        'SELECT "Order".id, guests_2024 FROM "Order", guests_2024'
 
 
 @pytest.mark.parametrize("text", LEAKY)

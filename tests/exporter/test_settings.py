@@ -10,7 +10,8 @@ import pytest
 
 from exporter.cli import build_parser, flag_overrides
 from exporter.errors import ConfigError
-from exporter.settings import load_settings, mask_url
+from exporter.redact import mask_url
+from exporter.settings import load_settings
 
 
 def test_defaults_are_valid_and_safe() -> None:

@@ -7,8 +7,8 @@ from collections import OrderedDict
 import psycopg
 import pytest
 
-from exporter.queries.shared import dump, load
-from exporter.queries.tracker import StatementTracker, Totals
+from exporter.statements.shared import dump, load
+from exporter.statements.tracker import StatementTracker, Totals
 
 from ..support.redis_server import RedisServer
 from ..support.statements import (

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from exporter.queries.report import QueryReport
 from exporter.server import Exporter
+from exporter.statements.report import QueryReport
 
 from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
@@ -67,7 +67,7 @@ def test_slow_lookups_are_flagged_classified_and_get_exactly_their_indexes(
         tracker_dsn: str, exporters: list[Exporter]) -> None:
     _workload(tracker_dsn)
     url = _start(exporters, tracker_dsn, **FAST_REPORTING)
-    advisor = exporters[0].queries.advisor
+    advisor = exporters[0].advisor
     assert advisor is not None
     wait_until(lambda: advisor.latest is not None, timeout=60, what="the first advisor run")
     status, report = get_json(url + "/queries")
@@ -124,7 +124,7 @@ def test_literals_never_reach_metrics_report_or_logs(
         psycopg.ClientCursor(conn).execute(
             f"SELECT * FROM guests WHERE email = '{EMAIL}' AND phone = '{PHONE}'")
     url = _start(exporters, tracker_dsn, **FAST_REPORTING)
-    advisor = exporters[0].queries.advisor
+    advisor = exporters[0].advisor
     assert advisor is not None
     wait_until(lambda: advisor.latest is not None, timeout=60, what="the first advisor run")
     bodies = [http_get(url + "/metrics")[2], http_get(url + "/metrics")[2]]
@@ -151,7 +151,7 @@ def test_wedding_domains_rank_first_only_when_a_wedding_is_near(tracker_dsn: str
 
     def order() -> tuple[bool, list[str]]:
         with direct_scraper(settings) as scraper:
-            report = QueryReport(settings, scraper.database, None, lambda: None, lambda: False)
+            report = QueryReport(settings, scraper.database, None, lambda: None, lambda: False, 10.0)
             status, payload = report({"QUERY_STRING": "limit=200"})
         assert status == 200, payload
         texts = [e["text"] for e in payload["statements"]]
@@ -180,7 +180,7 @@ def test_regression_against_the_statements_own_earlier_mean(tracker_dsn: str) ->
             collect(scraper)
         collector = scraper.collectors[0]
         report = QueryReport(settings, scraper.database, collector,  # type: ignore[arg-type]
-                             lambda: None, lambda: True)
+                             lambda: None, lambda: True, 10.0)
         status, payload = report({})
     assert status == 200
     entry = _by_text(payload)["SELECT pg_sleep($1)"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.queries.tracker import StatementTracker
+from exporter.statements.tracker import StatementTracker
 
 DOMAIN = {q: ("guest_list", "payment", "other")[q % 3] for q in range(40)}
 

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.errors import ConfigError
 from exporter.settings import load_settings
-from exporter.wedding_calendar import Override, decide, next_wedding_day
+from exporter.wedding.calendar import Override, decide, next_wedding_day
 
 LONDON = ZoneInfo("Europe/London")
 PEAK = {"peak_start": time(11, 0), "peak_end": time(18, 0)}

@@ -15,11 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from demo.seed import apply_schema
 from exporter.cli import main as cli_main
-from exporter.collectors.wedding import WeddingCollector
 from exporter.db import Database
 from exporter.migrate import migrate
-from exporter.scrape import Scraper, Snapshot
+from exporter.scrape import Scraper
 from exporter.settings import Settings, load_settings
+from exporter.snapshot import Snapshot
+from exporter.wedding.collector import WeddingCollector
 from tests.support.postgres import PostgresServer
 
 LONDON = ZoneInfo("Europe/London")
@@ -35,10 +36,12 @@ class Harness:
 
     def __init__(self, settings: Settings, at: datetime):
         self.at = at
-        self.collector = WeddingCollector(settings, clock=lambda: self.at)
+        self.collector = WeddingCollector(settings.wedding, settings.timezone,
+                                          settings.database.exporter_schema,
+                                          clock=lambda: self.at)
         self.database = Database(settings.database)
         self.database.open()
-        self.scraper = Scraper(settings, self.database, [self.collector])
+        self.scraper = Scraper(self.database, [self.collector])
 
     def collect(self) -> tuple[Snapshot, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
         snapshot = self.scraper.collect(time.monotonic() + 10)
@@ -115,7 +118,7 @@ def test_counts_match_direct_queries_on_the_demo_database(demo_dsn: str,
     assert samples[plain("dbhealth_guests_today")] == guests
     saturday = busiest.weekday() == 5
     assert samples[plain("dbhealth_wedding_day_mode")] == (1.0 if saturday else 0.0)
-    assert samples[plain("dbhealth_wedding_peak_hours")] == (1.0 if saturday else 0.0)
+    assert samples[plain("dbhealth_wedding_peak_active")] == (1.0 if saturday else 0.0)
     assert snapshot.headline["dbhealth_guests_today"] == guests
 
 
@@ -133,7 +136,7 @@ def test_weekday_with_enough_weddings_becomes_a_wedding_day(demo_dsn: str,
     _, samples = h.collect()
     assert samples[plain("dbhealth_weddings_today")] == 10
     assert samples[plain("dbhealth_wedding_day_mode")] == 1.0
-    assert samples[plain("dbhealth_wedding_peak_hours")] == 1.0
+    assert samples[plain("dbhealth_wedding_peak_active")] == 1.0
     assert reason(samples) == "weddings_threshold"
 
 
@@ -279,7 +282,7 @@ def test_mode_is_exported_while_the_database_is_down(own_server: PostgresServer,
     assert not snapshot.checks["wedding"].success
     assert samples[plain("dbhealth_wedding_day_mode")] == 1.0  # the day's count is remembered
     assert reason(samples) == "weddings_threshold"
-    assert samples[plain("dbhealth_wedding_peak_hours")] == 1.0
+    assert samples[plain("dbhealth_wedding_peak_active")] == 1.0
     assert plain("dbhealth_weddings_today") not in samples  # no stale counts served
     assert samples[("dbhealth_collector_success", (("collector", "wedding"),))] == 0.0
     assert samples[plain("dbhealth_up")] == 0.0

@@ -177,6 +177,17 @@ CASES: list[AlertCase] = [
         Flip(0, "0", (Fire(W, "1"),), (Fire(W, "1"),)),
         labels={"collector": "activity"}, team="platform"),
     AlertCase(
+        "DBHealthMonitoringPrivilegesMissing", "monitoring-privileges-missing",
+        gauge("dbhealth_collector_privilege_missing", collector="activity"),
+        "Collector activity blind on db-primary:9187: privileges missing",
+        "The monitoring role lacks a privilege the activity collector needs (usually "
+        "pg_monitor). It reports a failure instead of numbers that would look healthy, and the "
+        "alerts on its metrics cannot fire until the role is granted it.",
+        [normal(0, "0"), normal(1, "1", Fire(W, "0")), wedding(0, "0"),
+         wedding(1, "1", Fire(W, "0")), absent(1, "1", Fire(W, "0"))],
+        Flip(1, "1", (Fire(W, "0"),), (Fire(W, "0"),)),
+        labels={"collector": "activity"}, team="database"),
+    AlertCase(
         "DBHealthConnectionUtilizationHigh", "connection-utilization-high",
         gauge("dbhealth_connection_utilization_ratio"),
         "Connections at {value} of usable (limit {threshold})",

@@ -1,4 +1,10 @@
-"""Build `promtool test rules` files from the literal AlertCases, and run promtool."""
+"""Build `promtool test rules` files from the literal AlertCases, and run promtool.
+
+The files are committed under ``rules/tests/`` so operators can run
+``promtool test rules rules/tests/*.test.yml`` without Python; a test fails when the
+committed files differ from what the cases generate. Regenerate them with
+``.venv/bin/python -m tests.rules.promtool_suite``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,9 @@ from .alert_cases import INSTANCE, JOB, MINUTES, AlertCase, Fire, Scenario, seri
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_FILE = REPO / "rules" / "dbhealth.rules.yml"
+COMMITTED = REPO / "rules" / "tests"
+# As the committed files name the rules: relative to rules/tests/ (promtool resolves it so).
+RELATIVE_RULES = "../dbhealth.rules.yml"
 MODE = series("dbhealth_wedding_day_mode")
 SIGNAL_MISSING = "DBHealthWeddingDaySignalMissing"
 EVAL = "30m"  # past every `for` (at most 15m) and every rate window
@@ -88,14 +97,65 @@ def flip_tests(case: AlertCase) -> list[dict[str, Any]]:
     return tests
 
 
-def promtool_test_doc(case: AlertCase, rules_file: Path = RULES_FILE) -> dict[str, Any]:
+def promtool_test_doc(case: AlertCase, rules_file: Path | str = RULES_FILE) -> dict[str, Any]:
     tests = [scenario_test(case, sc) for sc in case.scenarios] + flip_tests(case)
     return {"rule_files": [str(rules_file)], "evaluation_interval": "30s", "tests": tests}
+
+
+def signal_missing_doc(rules_file: Path | str = RULES_FILE) -> dict[str, Any]:
+    """Fires only after 5 minutes of absence, stays silent while the gauge is 0 or 1."""
+    up = {"series": 'dbhealth_up{instance="db-primary:9187",job="dbhealth"}',
+          "values": f"1x{MINUTES}"}
+    return {"rule_files": [str(rules_file)], "evaluation_interval": "30s", "tests": [
+        {"name": "absent", "interval": "1m", "input_series": [up], "alert_rule_test": [
+            {"eval_time": "3m", "alertname": SIGNAL_MISSING, "exp_alerts": []},
+            {"eval_time": EVAL, "alertname": SIGNAL_MISSING,
+             "exp_alerts": [SIGNAL_MISSING_ALERT]}]},
+        {"name": "back after 20 minutes", "interval": "1m", "input_series": [
+            up, {"series": MODE, "values": f"_x20 0x{MINUTES - 20}"}],
+         "alert_rule_test": [
+             {"eval_time": "15m", "alertname": SIGNAL_MISSING,
+              "exp_alerts": [SIGNAL_MISSING_ALERT]},
+             {"eval_time": EVAL, "alertname": SIGNAL_MISSING, "exp_alerts": []}]},
+        *({"name": f"present, mode {mode}", "interval": "1m",
+           "input_series": [up, {"series": MODE, "values": f"{mode}x{MINUTES}"}],
+           "alert_rule_test": [{"eval_time": EVAL, "alertname": SIGNAL_MISSING,
+                                "exp_alerts": []}]} for mode in (0, 1)),
+    ]}
+
+
+def render_doc(doc: dict[str, Any]) -> str:
+    header = ("# Generated from tests/rules/alert_cases.py: do not edit; regenerate with\n"
+              "# .venv/bin/python -m tests.rules.promtool_suite   (run: promtool test rules "
+              "rules/tests/*.test.yml)\n")
+    return header + yaml.safe_dump(doc, sort_keys=False, width=1000)
+
+
+def committed_files() -> dict[Path, str]:
+    """rules/tests/<alert>.test.yml for every alert, as they must be committed."""
+    from .alert_cases import CASES
+
+    docs = {case.alert: promtool_test_doc(case, RELATIVE_RULES) for case in CASES}
+    docs[SIGNAL_MISSING] = signal_missing_doc(RELATIVE_RULES)
+    return {COMMITTED / f"{alert}.test.yml": render_doc(doc) for alert, doc in docs.items()}
 
 
 def run_promtool_test(doc: dict[str, Any], directory: Path,
                       name: str) -> subprocess.CompletedProcess[str]:
     path = directory / f"{name}.test.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000), encoding="utf-8")
-    return subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
-                          text=True, timeout=120, check=False)
+    return run_promtool(path)
+
+
+def run_promtool(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["promtool", "test", "rules", *map(str, paths)], capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+if __name__ == "__main__":
+    COMMITTED.mkdir(exist_ok=True)
+    for target in COMMITTED.glob("*.test.yml"):
+        target.unlink()
+    for target, text in committed_files().items():
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target.relative_to(REPO)}")

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .alert_cases import CASES, MINUTES, AlertCase
+from .alert_cases import CASES, AlertCase
 from .promtool_suite import (
-    EVAL,
-    MODE,
+    COMMITTED,
     RULES_FILE,
     SIGNAL_MISSING,
-    SIGNAL_MISSING_ALERT,
+    committed_files,
     promtool_test_doc,
+    run_promtool,
     run_promtool_test,
 )
 
@@ -59,33 +59,24 @@ def test_cases_cover_both_modes_the_boundary_and_the_absent_signal(case: AlertCa
         assert silent_normal & firing_wedding, f"{case.alert}: no value between the thresholds"
 
 
+def test_committed_promtool_tests_are_the_generated_ones() -> None:
+    """rules/tests/ is what operators run without pytest: it must match the cases."""
+    expected = committed_files()
+    committed = {p: p.read_text(encoding="utf-8") for p in COMMITTED.glob("*.test.yml")}
+    assert sorted(committed) == sorted(expected), "run .venv/bin/python -m tests.rules.promtool_suite"
+    for path, text in expected.items():
+        assert committed[path] == text, f"{path.name} drifted: regenerate it"
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.alert)
-def test_alert_behaviour_in_every_mode(case: AlertCase, tmp_path: Path) -> None:
-    result = run_promtool_test(promtool_test_doc(case), tmp_path, case.alert)
+def test_alert_behaviour_in_every_mode(case: AlertCase) -> None:
+    """Runs the committed file, exactly as an operator would (relative rule path and all)."""
+    result = run_promtool(COMMITTED / f"{case.alert}.test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_wedding_day_signal_missing(tmp_path: Path) -> None:
-    """Fires only after 5 minutes of absence, stays silent while the gauge is 0 or 1."""
-    up = {"series": 'dbhealth_up{instance="db-primary:9187",job="dbhealth"}',
-          "values": f"1x{MINUTES}"}
-    doc = {"rule_files": [str(RULES_FILE)], "evaluation_interval": "30s", "tests": [
-        {"name": "absent", "interval": "1m", "input_series": [up], "alert_rule_test": [
-            {"eval_time": "3m", "alertname": SIGNAL_MISSING, "exp_alerts": []},
-            {"eval_time": EVAL, "alertname": SIGNAL_MISSING,
-             "exp_alerts": [SIGNAL_MISSING_ALERT]}]},
-        {"name": "back after 20 minutes", "interval": "1m", "input_series": [
-            up, {"series": MODE, "values": f"_x20 0x{MINUTES - 20}"}],
-         "alert_rule_test": [
-             {"eval_time": "15m", "alertname": SIGNAL_MISSING,
-              "exp_alerts": [SIGNAL_MISSING_ALERT]},
-             {"eval_time": EVAL, "alertname": SIGNAL_MISSING, "exp_alerts": []}]},
-        *({"name": f"present, mode {mode}", "interval": "1m",
-           "input_series": [up, {"series": MODE, "values": f"{mode}x{MINUTES}"}],
-           "alert_rule_test": [{"eval_time": EVAL, "alertname": SIGNAL_MISSING,
-                                "exp_alerts": []}]} for mode in (0, 1)),
-    ]}
-    result = run_promtool_test(doc, tmp_path, SIGNAL_MISSING)
+def test_wedding_day_signal_missing() -> None:
+    result = run_promtool(COMMITTED / f"{SIGNAL_MISSING}.test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -12,8 +12,10 @@ from typing import Any
 import psycopg
 
 from exporter.db import Database
-from exporter.scrape import Scraper, Snapshot, build_collectors
+from exporter.scrape import Scraper
+from exporter.server import build_collectors
 from exporter.settings import Settings, load_settings
+from exporter.snapshot import Snapshot
 
 from .postgres import PostgresServer
 from .scrape import Samples
@@ -67,7 +69,7 @@ def direct_scraper(settings: Settings) -> Iterator[Scraper]:
     database = Database(settings.database)
     database.open()
     try:
-        yield Scraper(settings, database, build_collectors(settings))
+        yield Scraper(database, build_collectors(settings))
     finally:
         database.close()
 

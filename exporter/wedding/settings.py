@@ -4,27 +4,32 @@ The business queries are SQL so that a real WedSync schema maps without code
 changes. Each is embedded as a subquery of the wedding collector's single
 statement and receives the local date as ``%(today)s`` (and the end of the
 look-ahead window as ``%(horizon)s``); a literal ``%`` must be written ``%%``.
+They are parsed at start (:mod:`exporter.sqlcheck`): one SELECT each, tables
+named with their schema, nothing called from outside ``pg_catalog``.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..sqlcheck import check_business_sql
+from .calendar import Override, aware
+
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-_PLACEHOLDERS = re.compile(r"%\((today|horizon)\)s|%%")
 
 DEFAULT_WEDDINGS_BY_DAY_SQL = """
-SELECT wedding_date, count(*) FROM weddings
+SELECT wedding_date, count(*) FROM public.weddings
 WHERE wedding_date BETWEEN %(today)s AND %(horizon)s AND status <> 'cancelled'
 GROUP BY wedding_date"""
 DEFAULT_VENDORS_BOOKED_SQL = """
-SELECT count(DISTINCT b.vendor_id) FROM bookings b JOIN weddings w ON w.id = b.wedding_id
+SELECT count(DISTINCT b.vendor_id) FROM public.bookings b JOIN public.weddings w ON w.id = b.wedding_id
 WHERE w.wedding_date = %(today)s AND w.status <> 'cancelled' AND b.status <> 'cancelled'"""
 DEFAULT_GUESTS_SQL = """
-SELECT count(*) FROM guests g JOIN weddings w ON w.id = g.wedding_id
+SELECT count(*) FROM public.guests g JOIN public.weddings w ON w.id = g.wedding_id
 WHERE w.wedding_date = %(today)s AND w.status <> 'cancelled'"""
 
 
@@ -39,6 +44,12 @@ class WeddingOverrideSettings(_Strict):
     until: datetime | None = None
     reason: str = Field(default="", max_length=200)
 
+    def as_override(self, tz: ZoneInfo) -> Override | None:
+        """The override in the settings (a naive ``until`` is local time), if switched on."""
+        if not self.active or self.until is None:
+            return None
+        return Override(aware(self.until, tz), self.reason, "settings")
+
     @model_validator(mode="after")
     def _must_expire(self) -> WeddingOverrideSettings:
         if self.active and self.until is None:
@@ -50,15 +61,17 @@ def _check_sql(value: str, *, needs_horizon: bool = False) -> str:
     value = value.strip().rstrip(";").strip()
     if not value:
         raise ValueError("must be a non-empty SQL statement")
-    if ";" in value:
-        raise ValueError("must be a single statement (no ';')")
-    if "%" in _PLACEHOLDERS.sub("", value):
-        raise ValueError("only the %(today)s and %(horizon)s placeholders are allowed; "
-                         "write a literal % as %%")
+    problems = []
     if "%(today)s" not in value:
-        raise ValueError("must use the %(today)s parameter (the local date)")
+        problems.append("must use the %(today)s parameter (the local date)")
     if needs_horizon and "%(horizon)s" not in value:
-        raise ValueError("must bound the dates with %(horizon)s (the last day looked ahead)")
+        problems.append("must bound the dates with %(horizon)s (the last day looked ahead)")
+    try:
+        check_business_sql(value, ("today", "horizon"))
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))
     return value
 
 

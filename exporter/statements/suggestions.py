@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+
+def table_label(schema: str | None, name: str) -> str:
+    """How a table is named in labels and reports: without ``public.``."""
+    return name if schema in (None, "", "public") else f"{schema}.{name}"
+
+
+def seq_scan_finding(row: Sequence[Any]) -> dict[str, Any]:
+    """A row of ``LARGE_SEQ_SCANNED_SQL`` as the report and the advisor show it."""
+    return {"table": table_label(row[0], row[1]), "live_rows": row[2], "seq_scans": row[3],
+            "index_scans": row[4], "seq_rows_read": row[5], "finding": "seq_scan_large_table"}
 
 
 @dataclass(frozen=True)
@@ -18,7 +31,7 @@ class IndexSuggestion:
 
     @property
     def table_label(self) -> str:
-        return self.table if self.schema == "public" else f"{self.schema}.{self.table}"
+        return table_label(self.schema, self.table)
 
     @property
     def columns_label(self) -> str:

@@ -26,13 +26,14 @@ import json
 import logging
 import struct
 import sys
-import time
 from array import array
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import redis
 
+from ..redact import mask_url
+from ..redis_link import RedisLink
 from .settings import DOMAINS
 from .tracker import StatementTracker, Totals
 
@@ -104,26 +105,22 @@ class SharedState:
     def __init__(self, settings: Settings):
         assert settings.redis.url
         self.settings = settings.redis
-        self.client = redis.Redis.from_url(
-            settings.redis.url, socket_timeout=max(0.2, settings.redis.socket_timeout_seconds),
-            socket_connect_timeout=settings.redis.socket_timeout_seconds,
-            health_check_interval=0)
+        # Its own pool: state blobs are larger than a snapshot, so reads get more time.
+        self.link = RedisLink(settings.redis, purpose="the shared statement counters",
+                              fallback="accumulating in-process",
+                              socket_timeout=max(0.2, settings.redis.socket_timeout_seconds))
+        self.client = self.link.client
         # Replicas watching the same database share the state, whatever their collectors.
-        scope = hashlib.sha256(_without_password(settings.database.url).encode()).hexdigest()[:16]
+        scope = hashlib.sha256(mask_url(settings.database.url).encode()).hexdigest()[:16]
         self.state_key = f"{settings.redis.key_prefix}:{scope}:statements:state"
         self.generation_key = f"{settings.redis.key_prefix}:{scope}:statements:generation"
-        self._down_until = 0.0
 
     @property
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return self.link.available
 
     def failed(self, exc: Exception) -> None:
-        if self.available:
-            log.warning("redis unavailable for the shared statement counters (%s); "
-                        "accumulating in-process for %.0fs", type(exc).__name__,
-                        self.settings.retry_after_seconds)
-        self._down_until = time.monotonic() + self.settings.retry_after_seconds
+        self.link.failed(exc)
 
     def refresh(self, tracker: StatementTracker) -> None:
         """Import the stored state unless it is the one this tracker has."""
@@ -162,9 +159,3 @@ class SharedState:
             except redis.RedisError:
                 tracker.generation = based_on
                 raise
-
-
-def _without_password(url: str) -> str:
-    from ..settings import mask_url  # at call time: settings imports this package
-
-    return mask_url(url)

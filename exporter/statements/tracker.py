@@ -76,7 +76,7 @@ class StatementTracker:
         self.windows: dict[int, WindowStats] = {}
         self.last: dict[Key, tuple[int, float, int]] = {}
         self.stats_reset: float | None = None
-        # Shared-state bookkeeping (exporter.queries.shared): which version this is, and when
+        # Shared-state bookkeeping (exporter.statements.shared): which version this is, and when
         # the pg_stat_statements reading it includes was taken.
         self.generation = 0
         self.read_at = 0.0

@@ -11,8 +11,9 @@ the instant in; tests pin it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 SATURDAY = 5  # date.weekday()
@@ -37,9 +38,23 @@ class Override:
     def active_at(self, now: datetime) -> bool:
         return now < self.until
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"until": self.until.isoformat(), "reason": self.reason, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Override:
+        return cls(datetime.fromisoformat(data["until"]), str(data["reason"]), str(data["source"]))
+
 
 @dataclass(frozen=True)
 class WeddingDayState:
+    """The one answer to "is it a wedding day?", carried in every snapshot.
+
+    Besides the decision it keeps what it was decided from (today's counts, busy
+    days ahead, the override in force), so a reader re-decides for its own clock
+    with :meth:`at` instead of guessing from metric values.
+    """
+
     local_now: datetime
     timezone: str
     mode: bool
@@ -49,10 +64,55 @@ class WeddingDayState:
     peak_end: time
     next_wedding_day: date
     override: Override | None  # the override in force, if any
+    min_weddings: int = 10
+    weddings_today: float | None = None  # None: not known (database down since the day began)
+    vendors_today: float | None = None
+    guests_today: float | None = None
+    busy_days: tuple[date, ...] = ()
 
     @property
     def local_date(self) -> date:
         return self.local_now.date()
+
+    def at(self, now: datetime) -> WeddingDayState:
+        """The same inputs decided at the aware instant ``now``; today's counts only count
+        while it is still the same local day."""
+        tz = ZoneInfo(self.timezone)
+        same_day = now.astimezone(tz).date() == self.local_date
+        state = decide(now, tz, weddings_today=self.weddings_today if same_day else None,
+                       min_weddings=self.min_weddings,
+                       overrides=[self.override] if self.override else [],
+                       peak_start=self.peak_start, peak_end=self.peak_end,
+                       busy_days=self.busy_days)
+        if not same_day:
+            return state
+        return replace(state, vendors_today=self.vendors_today, guests_today=self.guests_today)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "local_now": self.local_now.isoformat(), "timezone": self.timezone,
+            "mode": self.mode, "reason": self.reason, "peak": self.peak,
+            "peak_start": self.peak_start.isoformat(), "peak_end": self.peak_end.isoformat(),
+            "next_wedding_day": self.next_wedding_day.isoformat(),
+            "override": self.override.to_dict() if self.override else None,
+            "min_weddings": self.min_weddings, "weddings_today": self.weddings_today,
+            "vendors_today": self.vendors_today, "guests_today": self.guests_today,
+            "busy_days": [d.isoformat() for d in self.busy_days],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WeddingDayState:
+        override = data.get("override")
+        return cls(
+            local_now=datetime.fromisoformat(data["local_now"]), timezone=str(data["timezone"]),
+            mode=bool(data["mode"]), reason=str(data["reason"]), peak=bool(data["peak"]),
+            peak_start=time.fromisoformat(data["peak_start"]),
+            peak_end=time.fromisoformat(data["peak_end"]),
+            next_wedding_day=date.fromisoformat(data["next_wedding_day"]),
+            override=Override.from_dict(override) if override else None,
+            min_weddings=int(data["min_weddings"]), weddings_today=data["weddings_today"],
+            vendors_today=data["vendors_today"], guests_today=data["guests_today"],
+            busy_days=tuple(date.fromisoformat(d) for d in data["busy_days"]))
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -102,8 +162,10 @@ def decide(now: datetime, tz: ZoneInfo, *, weddings_today: float | None, min_wed
     else:
         reason = "none"
     mode = reason != "none"
+    busy = tuple(sorted(set(busy_days)))
     return WeddingDayState(
         local_now=local_now, timezone=tz.key, mode=mode, reason=reason,
         peak=mode and in_peak(local_now, peak_start, peak_end),
         peak_start=peak_start, peak_end=peak_end,
-        next_wedding_day=next_wedding_day(today, busy_days), override=override)
+        next_wedding_day=next_wedding_day(today, busy), override=override,
+        min_weddings=min_weddings, weddings_today=weddings_today, busy_days=busy)

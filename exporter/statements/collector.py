@@ -14,10 +14,10 @@ then, at most every ``statements.text_fetch_interval_seconds``, that same single
 statement runs with ``showtext := true`` and returns text only for unknown ids.
 Classification (pglast) is time-boxed per collection; entries still waiting for
 it are held back and counted in full once classified. Counters are made
-monotonic by :mod:`exporter.queries.tracker`. Text never becomes a label.
+monotonic by :mod:`exporter.statements.tracker`. Text never becomes a label.
 
 With Redis configured, the accumulators are shared by all replicas
-(:mod:`exporter.queries.shared`), so the counters served do not depend on which
+(:mod:`exporter.statements.shared`), so the counters served do not depend on which
 replica collected; without it (or while it is down) they live in this process.
 
 Verify with: ``SELECT queryid, calls, total_exec_time FROM pg_stat_statements``.
@@ -27,33 +27,38 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, NoReturn, Protocol
 
 import redis
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from psycopg import errors as pgerrors
 
-from ..errors import QueryFailed
-from ..queries.classify import Classifier
-from ..queries.settings import DOMAINS
-from ..queries.shared import SharedState
-from ..queries.suggestions import AdvisorResult
-from ..queries.tracker import Deltas, StatementTracker
-from .base import CollectContext, Row
-
-if TYPE_CHECKING:
-    from ..settings import Settings
+from ..collectors.base import CollectContext, Collected, Row
+from ..errors import PrivilegeMissing, QueryFailed
+from ..sqlcheck import quote_ident
+from .catalog import EXTENSION_SCHEMA_SQL
+from .classify import Classifier
+from .exposition import statement_families
+from .settings import StatementsSettings
+from .shared import SharedState
+from .suggestions import AdvisorResult
+from .tracker import Deltas, StatementTracker
 
 log = logging.getLogger(__name__)
 
 _COLUMNS = "s.queryid, s.dbid, s.userid, s.calls, s.total_exec_time, s.rows"
-# The last row: when pg_stat_statements was last reset, and when this reading was taken
-# (the server's clock, in µs, so replicas sharing state in Redis can order their readings).
-_SENTINEL = ("SELECT NULL::bigint, 0::oid, 0::oid, 0::bigint, "
+# The last row: whether we may see other roles' statements (in the calls column: without
+# pg_read_all_stats their queryids are NULL and every number would land in "other"), when
+# pg_stat_statements was last reset, and when this reading was taken (the server's clock,
+# in µs, so replicas sharing state in Redis can order their readings).
+_SENTINEL = ("SELECT NULL::bigint, 0::oid, 0::oid, "
+             "pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')::int::bigint, "
              "coalesce(extract(epoch FROM stats_reset)::float8, 0), "
-             "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint{text} "
-             "FROM pg_stat_statements_info")
-_THIS_DB = " AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+             "(extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint{text} "
+             "FROM {schema}.pg_stat_statements_info")
+_THIS_DB = (" AND s.dbid = (SELECT oid FROM pg_catalog.pg_database "
+            "WHERE datname = pg_catalog.current_database())")
+NEEDS = ("other roles' statements have no queryid without pg_read_all_stats "
+         "(a pg_monitor member sees all)")
 
 HOW_TO_ENABLE = (
     "pg_stat_statements is not available in the monitored database, so the statements "
@@ -62,65 +67,74 @@ HOW_TO_ENABLE = (
     "PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in the monitored database "
     "(details: docs/queries.md). Rechecking every %.0fs; this is logged once.")
 STARTUP_TEXT_FETCHES = 3
+# How much newer than ours a peer replica's pg_stat_statements reading can honestly be.
+MAX_PEER_LEAD_SECONDS = 60.0
 # Texts fetched but not classified yet (classification is time-boxed); bounds memory.
 MAX_PENDING_TEXTS = 5000
-_MISSING_STATES = ("[42883]", "[42P01]", "[55000]")  # undefined function/table, not preloaded
+# undefined function / table (extension dropped or never created), not preloaded
+_MISSING = (pgerrors.UndefinedFunction, pgerrors.UndefinedTable, pgerrors.ObjectNotInPrerequisiteState)
 
 
 class StatementsUnavailable(QueryFailed):
-    """pg_stat_statements is missing; the remedy was logged once by the collector.
-
-    ``server_answered=False`` keeps the scraper's per-collection log line at DEBUG:
-    repeating the same warning every scrape would flood the log.
-    """
+    """pg_stat_statements is missing; the remedy was logged once by the collector
+    (``expected``: repeating the same warning every scrape would flood the log)."""
 
     def __init__(self, message: str):
-        super().__init__(message, server_answered=False)
+        super().__init__(message, expected=True)
 
 
 class AdvisorSource(Protocol):
     latest: AdvisorResult | None
 
 
-def build_sql(*, with_text: bool, include_nested: bool, all_databases: bool) -> str:
+def build_sql(schema: str, *, with_text: bool, include_nested: bool, all_databases: bool) -> str:
+    """The one statement of a collection; ``schema`` is pg_stat_statements' (from pg_extension)."""
     where = "WHERE TRUE" + ("" if include_nested else " AND s.toplevel") \
         + ("" if all_databases else _THIS_DB)
+    ext = quote_ident(schema)
     if with_text:
         return (f"SELECT {_COLUMNS}, CASE WHEN k.id IS NULL THEN s.query END "
-                f"FROM pg_stat_statements(true) s "
-                f"LEFT JOIN unnest(%(known)s::bigint[]) AS k(id) ON k.id = s.queryid {where} "
-                f"UNION ALL {_SENTINEL.format(text=', NULL::text')}")
-    return (f"SELECT {_COLUMNS} FROM pg_stat_statements(false) s {where} "
-            f"UNION ALL {_SENTINEL.format(text='')}")
+                f"FROM {ext}.pg_stat_statements(true) s "
+                f"LEFT JOIN pg_catalog.unnest(%(known)s::bigint[]) AS k(id) ON k.id = s.queryid {where} "
+                f"UNION ALL {_SENTINEL.format(text=', NULL::text', schema=ext)}")
+    return (f"SELECT {_COLUMNS} FROM {ext}.pg_stat_statements(false) s {where} "
+            f"UNION ALL {_SENTINEL.format(text='', schema=ext)}")
 
 
 class StatementsCollector:
     name: ClassVar[str] = "statements"
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings.statements
+    def __init__(self, settings: StatementsSettings, *, advisor: AdvisorSource | None = None,
+                 shared: SharedState | None = None) -> None:
+        """``advisor``: whose latest result is exported; ``shared``: the accumulators in
+        Redis shared by every replica (None: in this process only)."""
+        self.settings = settings
         cfg = self.settings
         self.classifier = Classifier(cfg.table_domains, cfg.domain_priority)
         self.tracker = StatementTracker(cfg.top_n, regression_min_calls=cfg.regression_min_calls)
         self.domains: dict[int, str] = {}  # queryid → domain, for every classified statement
-        self.advisor: AdvisorSource | None = None  # attached by the server wiring
-        self._sql = build_sql(with_text=False, include_nested=cfg.include_nested,
-                              all_databases=cfg.all_databases)
-        self._sql_text = build_sql(with_text=True, include_nested=cfg.include_nested,
-                                   all_databases=cfg.all_databases)
+        self.advisor = advisor
+        self.schema: str | None = None  # pg_stat_statements' schema, read from pg_extension
+        self._sql = self._sql_text = ""
         self._texts: dict[int, str | None] = {}  # fetched, waiting for classification
         self._needs_text = False
         self._last_text_fetch: float | None = None
         self._text_fetches = 0
-        self._shared = SharedState(settings) if settings.redis.url else None
+        self._shared = shared
         self._missing: str | None = None
         self._recheck_at = 0.0
         self.unclassified = 0
 
     # -- one collection ---------------------------------------------------------------------
-    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+    def collect(self, ctx: CollectContext) -> Collected:
+        if self.schema is None:
+            # Once per process (and after the extension went away): find its schema first.
+            # The only collection where this collector runs two statements.
+            self._locate(ctx)
         rows, fetched_text = self._read(ctx)
-        stats_reset, read_at = self._take_sentinel(rows)
+        stats_reset, read_at, privileged = self._take_sentinel(rows)
+        if not privileged:
+            raise PrivilegeMissing(NEEDS)
         if fetched_text:
             self._remember_texts(rows)
             rows = [r[:6] for r in rows]
@@ -132,11 +146,37 @@ class StatementsCollector:
         if len(self.domains) > self.settings.max_known_statements:
             present = {r[0] for r in rows}
             self.domains = {q: d for q, d in self.domains.items() if q in present}
-        yield from self._families()
+        return Collected(statement_families(self.tracker, self.unclassified, self._advice()))
 
-    def _read(self, ctx: CollectContext) -> tuple[list[Row], bool]:
+    def _advice(self) -> AdvisorResult | None:
+        return self.advisor.latest if self.advisor is not None else None
+
+    def _locate(self, ctx: CollectContext) -> None:
         if self._missing is not None and ctx.now < self._recheck_at:
             raise StatementsUnavailable(self._missing)
+        found = ctx.query(EXTENSION_SCHEMA_SQL, {"name": "pg_stat_statements"})
+        if not found:
+            self._unavailable(ctx, "extension pg_stat_statements is not created in this database")
+        if not found[0][1]:
+            raise PrivilegeMissing(NEEDS)
+        if not found[0][2]:
+            self._unavailable(ctx, "pg_stat_statements is not in shared_preload_libraries")
+        self.schema = str(found[0][0])
+        cfg = self.settings
+        self._sql = build_sql(self.schema, with_text=False, include_nested=cfg.include_nested,
+                              all_databases=cfg.all_databases)
+        self._sql_text = build_sql(self.schema, with_text=True, include_nested=cfg.include_nested,
+                                   all_databases=cfg.all_databases)
+
+    def _unavailable(self, ctx: CollectContext, why: str) -> NoReturn:
+        if self._missing is None:
+            log.warning(HOW_TO_ENABLE, self.settings.missing_recheck_seconds)
+        self._missing = f"pg_stat_statements unavailable: {why}"
+        self._recheck_at = ctx.now + self.settings.missing_recheck_seconds
+        self.schema = None
+        raise StatementsUnavailable(self._missing)
+
+    def _read(self, ctx: CollectContext) -> tuple[list[Row], bool]:
         # At start the exporter's own statements appear right after the first read: the first
         # few fetches ignore the interval so that warm-up takes seconds, not a minute.
         interval = 0.0 if self._text_fetches < STARTUP_TEXT_FETCHES \
@@ -150,13 +190,8 @@ class StatementsCollector:
             else:
                 rows = ctx.query(self._sql, None)
         except QueryFailed as exc:
-            message = str(exc)
-            if "pg_stat_statements" in message and any(s in message for s in _MISSING_STATES):
-                if self._missing is None:
-                    log.warning(HOW_TO_ENABLE, self.settings.missing_recheck_seconds)
-                self._missing = f"pg_stat_statements unavailable: {message}"
-                self._recheck_at = ctx.now + self.settings.missing_recheck_seconds
-                raise StatementsUnavailable(self._missing) from None
+            if exc.matches(*_MISSING):
+                self._unavailable(ctx, str(exc))
             raise
         if self._missing is not None:
             log.info("pg_stat_statements is available again; statements collector resumed")
@@ -167,13 +202,13 @@ class StatementsCollector:
         return rows, with_text
 
     @staticmethod
-    def _take_sentinel(rows: list[Row]) -> tuple[float | None, float | None]:
-        """(stats_reset, reading time) from the sentinel row, which is removed."""
+    def _take_sentinel(rows: list[Row]) -> tuple[float | None, float | None, bool]:
+        """(stats_reset, reading time, privileged) from the sentinel row, which is removed."""
         for i in (len(rows) - 1, *range(len(rows) - 1)):  # it is last in practice
             if i >= 0 and rows[i][0] is None and rows[i][2] == 0:
                 row = rows.pop(i)
-                return (float(row[4]) if row[4] else None), float(row[5]) / 1e6
-        return None, None
+                return (float(row[4]) if row[4] else None), float(row[5]) / 1e6, bool(row[3])
+        return None, None, True
 
     def _fold(self, rows: list[Row], stats_reset: float | None, read_at: float) -> Deltas:
         """Fold the reading into the accumulators, shared through Redis when configured."""
@@ -184,6 +219,12 @@ class StatementsCollector:
         try:
             for _ in range(3):
                 shared.refresh(self.tracker)
+                if self.tracker.read_at > read_at + MAX_PEER_LEAD_SECONDS:
+                    # Read "later" than our own reading of the same server clock by more than
+                    # any peer could be: forged or corrupt. Ours replaces it.
+                    log.warning("ignoring shared statement counters stamped %.0fs ahead of the "
+                                "server's clock", self.tracker.read_at - read_at)
+                    self.tracker.read_at = 0.0
                 if self.tracker.read_at >= read_at:
                     return Deltas()  # a peer already folded a newer reading in: serve that
                 based_on = self.tracker.generation
@@ -223,70 +264,3 @@ class StatementsCollector:
             self.domains[queryid] = self.classifier.classify(text)[0]
             if time.monotonic() > stop:
                 break
-
-    # -- exposition -------------------------------------------------------------------------
-    def _families(self) -> Iterable[Metric]:
-        t = self.tracker
-        calls = CounterMetricFamily("dbhealth_query_calls",
-                                    "Statement executions by wedding domain (pg_stat_statements).",
-                                    labels=["domain"])
-        secs = CounterMetricFamily("dbhealth_query_exec_seconds",
-                                   "Statement execution time by wedding domain.", labels=["domain"])
-        rows = CounterMetricFamily("dbhealth_query_rows", "Rows returned or affected, by domain.",
-                                   labels=["domain"])
-        for domain in DOMAINS:
-            totals = t.domains[domain]
-            calls.add_metric([domain], totals.calls)
-            secs.add_metric([domain], totals.seconds)
-            rows.add_metric([domain], totals.rows)
-        yield from (calls, secs, rows)
-        labels = ["queryid", "domain"]
-        s_calls = CounterMetricFamily(
-            "dbhealth_statement_calls",
-            "Executions of the top-N statements by total time; queryid=\"other\" is the rest.",
-            labels=labels)
-        s_secs = CounterMetricFamily(
-            "dbhealth_statement_exec_seconds",
-            "Execution time of the top-N statements; queryid=\"other\" is the rest.", labels=labels)
-        for queryid in t.tracked:
-            totals = t.series[queryid]
-            key = [str(queryid), t.series_domain.get(queryid, "other")]
-            s_calls.add_metric(key, totals.calls)
-            s_secs.add_metric(key, totals.seconds)
-        s_calls.add_metric(["other", "other"], t.other.calls)
-        s_secs.add_metric(["other", "other"], t.other.seconds)
-        yield from (s_calls, s_secs)
-        yield GaugeMetricFamily("dbhealth_statements_entries",
-                                "pg_stat_statements entries read in the last collection.",
-                                value=float(t.entries))
-        yield GaugeMetricFamily("dbhealth_statements_unclassified",
-                                "Statements waiting for their text to be classified.",
-                                value=float(self.unclassified))
-        yield from _advisor_families(self.advisor.latest if self.advisor is not None else None)
-
-
-def _advisor_families(result: AdvisorResult | None) -> Iterable[Metric]:
-    if result is None:
-        return
-    labels = ["table", "columns"]
-    info = GaugeMetricFamily("dbhealth_index_suggestion_info",
-                             "1 per index the advisor suggests (never created by the exporter).",
-                             labels=labels)
-    saving = GaugeMetricFamily(
-        "dbhealth_index_suggestion_estimated_saving_ratio",
-        "Estimated planner cost saved by the suggested index on its slow statements (0-1).",
-        labels=labels)
-    for suggestion in result.suggestions:
-        key = [suggestion.table_label, suggestion.columns_label]
-        info.add_metric(key, 1.0)
-        if suggestion.saving_ratio is not None:
-            saving.add_metric(key, suggestion.saving_ratio)
-    yield from (info, saving)
-    yield GaugeMetricFamily("dbhealth_index_advisor_last_run_timestamp_seconds",
-                            "When the index advisor last finished.", value=result.finished_at)
-    yield GaugeMetricFamily("dbhealth_index_advisor_success",
-                            "1 when the last index advisor run completed.",
-                            value=0.0 if result.error else 1.0)
-    yield GaugeMetricFamily("dbhealth_index_advisor_hypopg_available",
-                            "1 when HypoPG what-if planning was available to the advisor.",
-                            value=1.0 if result.hypopg else 0.0)

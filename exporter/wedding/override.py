@@ -15,24 +15,26 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .db import Database
-from .errors import DatabaseUnavailable, QueryFailed
-from .settings import Settings
-from .wedding_calendar import Clock, aware, system_clock
+from ..db import Database
+from ..errors import DatabaseUnavailable, QueryFailed
+from ..settings import Settings
+from ..sqlcheck import quote_ident
+from .calendar import Clock, aware, system_clock
 
 # A forgotten override must not keep Saturday thresholds for weeks.
 MAX_DURATION = timedelta(days=14)
 MAX_REASON = 200
 
+# {table}: the override table named with its schema (sessions use search_path = pg_catalog).
 SET = """
-INSERT INTO dbhealth_wedding_day_override (id, active, until, reason, set_by, set_at)
-VALUES (1, true, %(until)s, %(reason)s, current_user, now())
+INSERT INTO {table} (id, active, until, reason, set_by, set_at)
+VALUES (1, true, %(until)s, %(reason)s, current_user, pg_catalog.now())
 ON CONFLICT (id) DO UPDATE
    SET active = true, until = EXCLUDED.until, reason = EXCLUDED.reason,
-       set_by = current_user, set_at = now()"""
+       set_by = current_user, set_at = pg_catalog.now()"""
 CLEAR = """
-UPDATE dbhealth_wedding_day_override
-   SET active = false, set_by = current_user, set_at = now()
+UPDATE {table}
+   SET active = false, set_by = current_user, set_at = pg_catalog.now()
  WHERE id = 1 AND active"""
 
 
@@ -99,16 +101,17 @@ def run(settings: Settings, args: argparse.Namespace, clock: Clock = system_cloc
             print(f"dbhealth-exporter wedding-override: {exc}", file=sys.stderr)
             return 2
         params = {"until": until, "reason": args.override_reason}
+    table = f"{quote_ident(settings.database.exporter_schema)}.dbhealth_wedding_day_override"
     database = Database(settings.database)
     database.open()
     try:
         patience = settings.database.connect_timeout_seconds
         if args.override_on:
-            _write(database, SET, params, patience)
+            _write(database, SET.format(table=table), params, patience)
             print(f"wedding-day override on until {params['until']:%Y-%m-%d %H:%M %Z} "
                   f"({settings.timezone})")
         else:
-            cleared = _write(database, CLEAR, None, patience)
+            cleared = _write(database, CLEAR.format(table=table), None, patience)
             print("wedding-day override off" if cleared else "no run-time override was on")
     except (DatabaseUnavailable, QueryFailed) as exc:
         hint = (" (run 'dbhealth-exporter migrate' first)"

@@ -6,6 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..sqlcheck import check_business_sql
+
 DOMAINS = ("guest_list", "vendor_schedule", "booking", "venue_availability", "payment",
            "wedding", "other")
 # Domains that matter on the day itself: ranked first in /queries when a wedding is near.
@@ -26,7 +28,7 @@ DEFAULT_DOMAIN_PRIORITY = ["payment", "guest_list", "vendor_schedule", "booking"
                            "venue_availability", "wedding"]
 
 DEFAULT_UPCOMING_WEDDINGS_SQL = (
-    "SELECT count(*) FROM weddings WHERE wedding_date BETWEEN "
+    "SELECT count(*) FROM public.weddings WHERE wedding_date BETWEEN "
     "(now() AT TIME ZONE %(tz)s)::date AND (now() AT TIME ZONE %(tz)s)::date + 7"
 )
 
@@ -47,10 +49,16 @@ class AdvisorSettings(_Strict):
     lock_timeout_seconds: float = Field(0.05, gt=0, le=10)
     # The run holds one of the pool's connections: stop planning more statements after this.
     max_run_seconds: float = Field(30.0, gt=0, le=3600)
+    # Roles besides superusers whose tables (and the code those tables use) the advisor
+    # may plan statements against: typically the owner of the application's schema.
+    trusted_owners: list[str] = Field(default_factory=list, max_length=100)
 
 
 class StatementsSettings(_Strict):
     top_n: int = Field(50, ge=1, le=1000)
+    # Where the application's unqualified table names live, in its search_path order
+    # (the advisor names every table with its schema before planning).
+    schemas: list[str] = Field(default_factory=lambda: ["public"], min_length=1, max_length=50)
     include_nested: bool = False
     all_databases: bool = False
     text_fetch_interval_seconds: float = Field(60.0, ge=0, le=86400)
@@ -71,6 +79,13 @@ class StatementsSettings(_Strict):
     max_text_chars: int = Field(2000, ge=100, le=100_000)
     upcoming_weddings_sql: str = DEFAULT_UPCOMING_WEDDINGS_SQL
     advisor: AdvisorSettings = AdvisorSettings()
+
+    @field_validator("upcoming_weddings_sql")
+    @classmethod
+    def _upcoming(cls, value: str) -> str:
+        value = value.strip().rstrip(";").strip()
+        check_business_sql(value, ("tz",))
+        return value
 
     @field_validator("table_domains")
     @classmethod

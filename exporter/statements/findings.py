@@ -1,33 +1,21 @@
-"""Slow-pattern findings for one statement, and the wedding-day state they depend on."""
+"""Slow-pattern findings for one statement (pure), and the large seq-scanned tables query."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from .settings import StatementsSettings
-
-SATURDAY = 5
 
 # Size from the planner's estimate too: n_live_tup starts at 0 after a restore or clone.
 LARGE_SEQ_SCANNED_SQL = """
 SELECT s.schemaname, s.relname, greatest(s.n_live_tup, c.reltuples::bigint), s.seq_scan,
        coalesce(s.idx_scan, 0), s.seq_tup_read
-FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+FROM pg_catalog.pg_stat_user_tables s JOIN pg_catalog.pg_class c ON c.oid = s.relid
 WHERE greatest(s.n_live_tup, c.reltuples) >= %(large)s AND s.seq_scan > coalesce(s.idx_scan, 0)
 ORDER BY s.seq_tup_read DESC LIMIT 50
 """
-
-
-def wedding_day_active(headline: Mapping[str, float] | None, timezone: str, now: float) -> bool:
-    """The wedding-day mode from the latest snapshot; a Saturday check when it has none."""
-    if headline and "dbhealth_wedding_day_mode" in headline:
-        return headline["dbhealth_wedding_day_mode"] >= 1.0
-    return datetime.fromtimestamp(now, ZoneInfo(timezone)).weekday() == SATURDAY
 
 
 @dataclass(frozen=True)
@@ -45,10 +33,6 @@ class StatementStats:
     @property
     def rows_per_call(self) -> float:
         return self.rows / self.calls if self.calls else 0.0
-
-
-def table_label(schema: str | None, name: str) -> str:
-    return name if schema in (None, "", "public") else f"{schema}.{name}"
 
 
 def findings(stats: StatementStats, cfg: StatementsSettings, *, threshold_ms: float,

@@ -12,10 +12,16 @@ re-normalized here:
    normalizer left (``COMMENT ... IS '...'``) with ``$n`` too.
 
 Step 3 works on tokens, not patterns, so a quote inside an identifier or a
-dollar-quoted body cannot fool it.
+dollar-quoted body cannot fool it. The same pass masks identifiers that look
+like personal data — an application that names a column alias, a savepoint or
+a temporary table after a guest (``AS "alice@example.com"``) leaks it through
+the identifier, which normalization keeps: any identifier holding an ``@``, a
+run of 7 or more digits (a phone number), or — quoted — a space (a name).
 """
 
 from __future__ import annotations
+
+import re
 
 from pglast import parser as pg
 
@@ -24,6 +30,15 @@ UNAVAILABLE = "<unavailable>"
 
 LITERAL_TOKENS = frozenset({"SCONST", "USCONST", "ICONST", "FCONST", "BCONST", "XCONST"})
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
+MASKED_IDENTIFIER = '"<masked>"'
+_PHONE_LIKE = re.compile(r"\d{7,}")
+
+
+def looks_personal(identifier: str) -> bool:
+    """An identifier (as written, quotes included) that may carry an email, phone or name."""
+    quoted = identifier.startswith('"')
+    return "@" in identifier or bool(_PHONE_LIKE.search(identifier)) or (
+        quoted and any(c.isspace() for c in identifier))
 
 
 def sanitize(text: str | None, max_chars: int = 2000) -> str:
@@ -55,6 +70,8 @@ def _scrub_tokens(text: str) -> str:
         if token.name in LITERAL_TOKENS:
             next_param += 1
             out.append(f"${next_param}")
+        elif token.name == "IDENT" and looks_personal(text[token.start: token.end + 1]):
+            out.append(MASKED_IDENTIFIER)
         else:
             out.append(text[token.start: token.end + 1])
     return _join(out)

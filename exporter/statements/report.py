@@ -19,27 +19,34 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from psycopg import errors as pgerrors
+
 from ..errors import DatabaseUnavailable, QueryFailed
+from ..sqlcheck import quote_ident
+from .catalog import EXTENSION_SCHEMA_SQL
 from .classify import Classifier, parse_tree, tables_in
-from .detect import LARGE_SEQ_SCANNED_SQL, StatementStats, findings, table_label
+from .findings import LARGE_SEQ_SCANNED_SQL, StatementStats, findings
 from .sanitize import sanitize
 from .settings import WEDDING_CRITICAL_DOMAINS
-from .suggestions import AdvisorResult
+from .suggestions import AdvisorResult, seq_scan_finding, table_label
 
 if TYPE_CHECKING:
-    from ..collectors.statements import StatementsCollector
     from ..db import Database, Session
     from ..settings import Settings
+    from .collector import StatementsCollector
 
 log = logging.getLogger(__name__)
 
-_THIS_DB = "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-TOP_SQL = f"""
+_THIS_DB = ("AND dbid = (SELECT oid FROM pg_catalog.pg_database "
+            "WHERE datname = pg_catalog.current_database())")
+# {ext}: pg_stat_statements' schema, read from pg_extension (queries/catalog.py).
+TOP_SQL = """
 WITH s AS (
-    SELECT queryid, sum(calls)::float8 AS calls, sum(total_exec_time)::float8 AS total_ms,
-           max(max_exec_time)::float8 AS max_ms, sum(rows)::float8 AS nrows
-    FROM pg_stat_statements(false)
-    WHERE toplevel AND queryid IS NOT NULL {_THIS_DB}
+    SELECT queryid, pg_catalog.sum(calls)::float8 AS calls,
+           pg_catalog.sum(total_exec_time)::float8 AS total_ms,
+           pg_catalog.max(max_exec_time)::float8 AS max_ms, pg_catalog.sum(rows)::float8 AS nrows
+    FROM {ext}.pg_stat_statements(false)
+    WHERE toplevel AND queryid IS NOT NULL """ + _THIS_DB + """
     GROUP BY queryid
 )
 (SELECT * FROM s ORDER BY total_ms DESC LIMIT %(limit)s)
@@ -47,26 +54,35 @@ UNION
 (SELECT * FROM s WHERE calls > 0 ORDER BY total_ms / calls DESC LIMIT %(limit)s)
 """
 # One text per queryid: the top-level entry's (a nested one quotes its caller, e.g. PREPARE).
-TEXT_SQL = f"""
-SELECT DISTINCT ON (queryid) queryid, query FROM pg_stat_statements(true)
-WHERE queryid = ANY(%(ids)s) {_THIS_DB}
+TEXT_SQL = """
+SELECT DISTINCT ON (queryid) queryid, query FROM {ext}.pg_stat_statements(true)
+WHERE queryid = ANY(%(ids)s) """ + _THIS_DB + """
 ORDER BY queryid, toplevel DESC, calls DESC
 """
+MISSING = ("pg_stat_statements is not available in the monitored database: add it to "
+           "shared_preload_libraries, restart, and run CREATE EXTENSION pg_stat_statements")
 
 Described = tuple[str, str, frozenset[str]]  # sanitized text, domain, table labels
+
+
+class ExtensionMissing(Exception):
+    """pg_stat_statements is not created in the monitored database."""
 
 
 class QueryReport:
     def __init__(self, settings: Settings, database: Database,
                  collector: StatementsCollector | None,
                  advisor_result: Callable[[], AdvisorResult | None],
-                 wedding_day: Callable[[], bool], cache_size: int = 1000):
+                 wedding_day: Callable[[], bool], budget_seconds: float,
+                 cache_size: int = 1000):
+        """``budget_seconds``: how long one report may take (the scrape budget)."""
         self.settings = settings
         self.cfg = settings.statements
         self.database = database
         self.collector = collector
         self.advisor_result = advisor_result
         self.wedding_day = wedding_day
+        self.budget_seconds = budget_seconds
         self.classifier = Classifier(self.cfg.table_domains, self.cfg.domain_priority)
         self._described: OrderedDict[int, Described] = OrderedDict()
         self._cache_size = cache_size
@@ -82,26 +98,31 @@ class QueryReport:
             if not raw.isdigit() or not 1 <= int(raw) <= 5000:
                 return 400, {"error": "limit must be an integer between 1 and 5000"}
             limit = int(raw)
-        deadline = time.monotonic() + self.settings.web.default_scrape_timeout_seconds
+        deadline = time.monotonic() + self.budget_seconds
         try:
             with self._lock, self.database.session(deadline) as session:
                 return 200, self.build(session, limit)
         except DatabaseUnavailable as exc:
             return 503, {"error": f"database unavailable: {exc}"}
+        except ExtensionMissing:
+            return 503, {"error": MISSING}
         except QueryFailed as exc:
-            if "pg_stat_statements" in str(exc):
-                return 503, {"error": "pg_stat_statements is not available in the monitored "
-                                      "database: add it to shared_preload_libraries, restart, "
-                                      "and run CREATE EXTENSION pg_stat_statements"}
+            if exc.matches(pgerrors.UndefinedFunction, pgerrors.UndefinedTable,
+                           pgerrors.ObjectNotInPrerequisiteState):
+                return 503, {"error": MISSING}
             return 503, {"error": f"query failed: {exc}"}
 
     def build(self, session: Session, limit: int) -> dict[str, Any]:
         now = time.time()
         wedding_day = self.wedding_day()
         threshold = self.cfg.slow_threshold(wedding_day)
-        rows = session.query(TOP_SQL, {"limit": limit})
+        found = session.query(EXTENSION_SCHEMA_SQL, {"name": "pg_stat_statements"})
+        if not found:
+            raise ExtensionMissing
+        ext = quote_ident(str(found[0][0]))
+        rows = session.query(TOP_SQL.format(ext=ext), {"limit": limit})
         stats = [StatementStats(int(q), c, t, m or 0.0, r) for q, c, t, m, r in rows]
-        self._describe_missing(session, [s.queryid for s in stats])
+        self._describe_missing(session, ext, [s.queryid for s in stats])
         seq = session.query(LARGE_SEQ_SCANNED_SQL, {"large": self.cfg.large_table_rows})
         seq_scanned = {table_label(r[0], r[1]) for r in seq}
         upcoming = self._upcoming_weddings(session, now)
@@ -138,20 +159,18 @@ class QueryReport:
             "wedding_priority": priority,
             "slow_threshold_ms": threshold,
             "statements": entries[:limit],
-            "tables": [{"table": table_label(r[0], r[1]), "live_rows": r[2], "seq_scans": r[3],
-                        "index_scans": r[4], "seq_rows_read": r[5],
-                        "finding": "seq_scan_large_table"} for r in seq],
+            "tables": [seq_scan_finding(r) for r in seq],
             "index_advisor": advice.as_dict() if advice else None,
         }
 
-    def _describe_missing(self, session: Session, queryids: list[int]) -> None:
+    def _describe_missing(self, session: Session, ext: str, queryids: list[int]) -> None:
         missing = [q for q in queryids if q not in self._described]
         for q in queryids:
             if q in self._described:
                 self._described.move_to_end(q)
         if not missing:
             return
-        for queryid, text in session.query(TEXT_SQL, {"ids": missing}):
+        for queryid, text in session.query(TEXT_SQL.format(ext=ext), {"ids": missing}):
             tree = parse_tree(text) if text else None
             tables = tables_in(tree) if tree is not None else set()
             labels = frozenset(table_label(schema, name) for schema, name in tables)

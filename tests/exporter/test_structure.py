@@ -1,0 +1,155 @@
+"""The exporter's shape: no import cycle, settings import only data, no module over 300 lines,
+and every statement of its own names catalog objects with their schema."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from pglast import parse_sql
+
+from exporter import audit
+from exporter.collectors import activity, archiver, backup, database, replication, tables
+from exporter.sqlcheck import names_in
+from exporter.statements import advisor, catalog, collector, findings, gate, report
+from exporter.wedding import collector as wedding_collector
+from exporter.wedding import override
+from exporter.wedding.settings import WeddingSettings
+
+PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
+MAX_LINES = 300
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """module → exporter modules it imports, TYPE_CHECKING and function-level imports included."""
+    files = {module_name(p): p for p in root.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[: len(anchor) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base
+                           for a in node.names]
+            graph[name] |= {t for t in targets if t in files and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_no_import_cycle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_settings_import_only_data() -> None:
+    allowed = {"exporter", "exporter.errors", "exporter.redact", "exporter.sqlcheck",
+               "exporter.collectors", "exporter.wedding", "exporter.wedding.settings",
+               "exporter.wedding.calendar", "exporter.statements", "exporter.statements.settings"}
+    assert reachable(import_graph(), "exporter.settings") <= allowed
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=module_name)
+def test_no_module_over_300_lines(path: Path) -> None:
+    assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def _statements() -> Iterable[tuple[str, str]]:
+    yield "activity", activity.SQL
+    yield "archiver", archiver.SQL
+    yield "database", database.SQL
+    yield "replication", replication.SQL
+    yield "tables", tables.SQL
+    yield "catalog", catalog.EXTENSION_SCHEMA_SQL
+    yield "findings", findings.LARGE_SEQ_SCANNED_SQL
+    yield "gate", gate.TRUST_SQL
+    for flag in (True, False):
+        yield f"statements text={flag}", collector.build_sql("ext", with_text=flag,
+                                                             include_nested=False,
+                                                             all_databases=False)
+    yield "report top", report.TOP_SQL.format(ext='"ext"')
+    yield "report text", report.TEXT_SQL.format(ext='"ext"')
+    yield "advisor slow", advisor.SLOW_SQL.format(ext='"ext"')
+    yield "advisor tables", advisor.TABLES_SQL
+    yield "advisor extensions", advisor.EXTENSIONS_SQL
+    yield "audit insert", audit.INSERT.format(table='"public".t')
+    yield "audit purge", audit.PURGE.format(table='"public".t')
+    yield "override set", override.SET.format(table='"public".t')
+    yield "override clear", override.CLEAR.format(table='"public".t')
+    yield "backup probe", backup.PROBE
+    yield "backup", backup.BackupCollector("public").sql
+    # The collector's own frame around the business SQL (which is checked at start).
+    stub = "SELECT pg_catalog.now()::date, 1 WHERE %(today)s < %(horizon)s"
+    business = WeddingSettings(weddings_by_day_sql=stub.replace("1 WHERE", "1 FROM public.w WHERE"),
+                               vendors_booked_sql="SELECT 1 FROM public.w WHERE %(today)s IS NULL",
+                               guests_sql="SELECT 1 FROM public.w WHERE %(today)s IS NULL")
+    for flag in (True, False):
+        yield f"wedding override={flag}", wedding_collector.build_statement(
+            business, "public", override_table=flag)
+
+
+@pytest.mark.parametrize(("name", "sql"), list(_statements()), ids=lambda v: str(v)[:30])
+def test_own_sql_names_every_function_and_table_with_its_schema(name: str, sql: str) -> None:
+    parseable = re.sub(r"%\((\w+)\)s", "$1", sql)
+    names = names_in(parse_sql(parseable))
+    assert names.unqualified_relations() == []
+    # pg_catalog's, or an extension's in the schema pg_extension names ("ext" here)
+    assert {schema for schema, _ in names.functions} <= {"pg_catalog", "ext"}
