@@ -15,6 +15,7 @@ from typing import Any
 
 from waitress.server import create_server
 
+from .access import LOGGED, AccessLog
 from .audit import AuditWriter
 from .cache import RedisTier, SnapshotCache, namespace_for
 from .collectors.activity import ActivityCollector
@@ -104,6 +105,7 @@ class Exporter:
                                               budget)
         self.app = ExporterApp(self.cache, web, extra_routes={
             "/health/wedding-day": wedding_endpoint, "/queries": self.report})
+        self.served = AccessLog(self.app, self.app.registry, LOGGED, wedding_day)
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -127,7 +129,7 @@ class Exporter:
         # pool of threads: a slow or idle client holds a socket, never a thread, and is
         # dropped after web.read_timeout_seconds without activity.
         self._server = create_server(
-            self.app, host=host, port=port, threads=web.threads, connection_limit=limit,
+            self.served, host=host, port=port, threads=web.threads, connection_limit=limit,
             channel_timeout=max(1, round(web.read_timeout_seconds)),
             cleanup_interval=max(1, round(web.read_timeout_seconds / 2)), backlog=1024,
             asyncore_use_poll=True, ident="dbhealth-exporter", expose_tracebacks=False)

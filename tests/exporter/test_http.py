@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ..support.scrape import get_json, http_get, promtool_problems, scrape
 from .conftest import ExporterFactory, base_url
 
@@ -90,3 +92,26 @@ def test_method_not_allowed(make_exporter: ExporterFactory, demo_dsn: str) -> No
         raise AssertionError("POST accepted")
     except urllib.error.HTTPError as err:
         assert err.code == 405
+
+
+def test_json_endpoints_are_logged_once_without_the_token_and_refusals_counted(
+        make_exporter: ExporterFactory, demo_dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    caplog.set_level("INFO", logger="exporter.access")
+    exporter = make_exporter(demo_dsn, web={"auth_token": "s3cret-token"})
+    url = base_url(exporter)
+    get_json(url + "/health/full", {"Authorization": "Bearer wrong-guess"})
+    get_json(url + "/health/full", {"Authorization": "Bearer s3cret-token"})
+    get_json(url + "/guest/jane@example.com")
+    scrape(url)  # /metrics: not logged (Prometheus' own up says whether it works)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "exporter.access"]
+    assert [(x["route"], x["status"], x["outcome"], x["who"]) for x in lines] == [
+        ("/health/full", 401, "refused", "client 127.0.0.1"),
+        ("/health/full", 200, "ok", "bearer token"),
+        ("<unknown>", 404, "bad_request", "client 127.0.0.1")]
+    for secret in ("s3cret-token", "wrong-guess", "jane@example.com"):
+        assert secret not in caplog.text
+    # Unknown wedding state counts as a wedding day: full detail, never the token.
+    assert lines[0]["auth_scheme"] == "Bearer" and "user_agent" in lines[0]
+    samples = scrape(url)
+    assert samples.value("dbhealth_exporter_auth_failures_total", route="/health/full") == 1
