@@ -43,5 +43,7 @@ def create_monitoring_role(conn: psycopg.Connection[Any], role: str = "dbhealth"
         sql.SQL("GRANT SELECT ON {}.dbhealth_wedding_day_override TO {}").format(own, name),
         sql.SQL("GRANT SELECT, INSERT, DELETE ON {}.health_monitoring_audit TO {}").format(own, name),
         sql.SQL("GRANT USAGE ON SEQUENCE {}.health_monitoring_audit_id_seq TO {}").format(own, name),
+        # The backup collector reads the verifier's verdicts (the verifier writes them).
+        sql.SQL("GRANT SELECT ON {}.backup_verification_audit TO {}").format(own, name),
     ):
         conn.execute(statement)
