@@ -253,6 +253,17 @@ CASES: list[AlertCase] = [
          wedding(16, "16", Fire(W, "10")), absent(16, "16", Fire(W, "10"))],
         Flip(30, "30", (Fire(W, "20"),), (Fire(W, "10"),)), team="platform"),
     AlertCase(
+        "DBHealthExporterAuthFailuresSpike", "exporter-auth-failures",
+        increase("dbhealth_exporter_auth_failures_total", 5, route="/queries"),
+        "{value} refused requests to the exporter in 5 minutes (limit {threshold})",
+        "The exporter on db-primary:9187 refused {value} requests to its JSON endpoints "
+        "(health, wedding-day state, queries) for a missing or wrong bearer token in the "
+        "last 5 minutes (limit {threshold}). A client has a stale token, or someone is "
+        "guessing it.",
+        [normal(16, "16"), normal(30, "30", Fire(W, "20")), wedding(8, "8"),
+         wedding(16, "16", Fire(W, "10")), absent(16, "16", Fire(W, "10"))],
+        Flip(30, "30", (Fire(W, "20"),), (Fire(W, "10"),)), team="platform"),
+    AlertCase(
         "DBHealthCacheHitRatioLow", "cache-hit-ratio-low",
         counter_pair("dbhealth_blocks_hit_total", "dbhealth_blocks_read_total", 60000,
                      datname="wedsync"),
