@@ -1,6 +1,7 @@
 """Three cache tiers in front of the database, so scrapes never multiply queries.
 
-- L1: the last snapshot in this process (``cache.l1_ttl_seconds``).
+- L1: the last snapshot in this process (``cache.l1_ttl_seconds``, capped by the L2
+  TTL in force, so on wedding days both keep ``l2_wedding_day_ttl_seconds``).
 - L2: the last snapshot in Redis, shared by every exporter replica
   (``cache.l2_ttl_seconds``, ``l2_wedding_day_ttl_seconds`` on wedding days),
   with single-flight: one replica holds a short Redis lock and collects while the
@@ -46,6 +47,20 @@ MAX_TTL_SECONDS = 600.0
 
 log = logging.getLogger(__name__)
 
+
+
+def shared_ttl(settings: CacheSettings, wedding_day: bool | None) -> float:
+    """How long a shared (L2) snapshot is served; an unknown day counts as a wedding day."""
+    if wedding_day is False:
+        return settings.l2_ttl_seconds
+    return settings.l2_wedding_day_ttl_seconds
+
+
+def local_ttl(settings: CacheSettings, wedding_day: bool | None) -> float:
+    """How long this process serves its own (L1) snapshot: never longer than the shared
+    TTL in force, so on a wedding day no tier serves data older than the scrape interval
+    the wedding-day TTL is chosen for (docs/latency.md)."""
+    return min(settings.l1_ttl_seconds, shared_ttl(settings, wedding_day))
 
 
 class Holder(Enum):
@@ -194,14 +209,16 @@ class SnapshotCache:
         return snap.age() <= ttl
 
     def _l2_ttl(self, snap: Snapshot | None) -> float:
-        wedding = snap.wedding_day if snap is not None else True
-        return self.settings.l2_wedding_day_ttl_seconds if wedding else self.settings.l2_ttl_seconds
+        return shared_ttl(self.settings, snap.wedding_day if snap is not None else None)
+
+    def _l1_ttl(self, snap: Snapshot) -> float:
+        return local_ttl(self.settings, snap.wedding_day)
 
     def get(self, deadline: float) -> tuple[Snapshot, str]:
         """The snapshot to serve and where it came from (l1, l2, shared, collected, stale)."""
         with self._lock:
             snap = self._l1
-            if snap is not None and self._fresh(snap, self.settings.l1_ttl_seconds):
+            if snap is not None and self._fresh(snap, self._l1_ttl(snap)):
                 self.stats.hits["l1"] += 1
                 return snap, "l1"
             flight = self._flight

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exporter.cache import RedisTier, SnapshotCache, namespace_for
+from exporter.cache import RedisTier, SnapshotCache, local_ttl, namespace_for, shared_ttl
 from exporter.db import Database
 from exporter.scrape import Scraper
 from exporter.server import build_collectors
-from exporter.settings import Settings
+from exporter.settings import CacheSettings, Settings
 from exporter.snapshot import CheckResult, Snapshot
 from exporter.wedding.calendar import Override, WeddingDayState, decide
 
@@ -62,12 +62,28 @@ def aged(seconds: float, wedding_day: float) -> Snapshot:
                     wedding=wedding_state(wedding_day >= 1.0))
 
 
+@pytest.mark.parametrize("wedding_day, shared, local", [
+    (False, 60.0, 30.0),   # ordinary day: the configured TTLs
+    (True, 14.0, 14.0),    # wedding day: no tier keeps a snapshot past the wedding-day TTL
+    (None, 14.0, 14.0),    # unknown counts as a wedding day
+])
+def test_ttl_in_force(wedding_day: bool | None, shared: float, local: float) -> None:
+    settings = CacheSettings()
+    assert (shared_ttl(settings, wedding_day), local_ttl(settings, wedding_day)) == (shared, local)
+
+
+def test_wedding_day_ttl_is_under_the_shipped_scrape_interval() -> None:
+    """A single Prometheus scraping every 15 s gets a fresh collection at every scrape on a
+    wedding day; an HA pair shares one (docs/latency.md)."""
+    assert CacheSettings().l2_wedding_day_ttl_seconds < 15
+
+
 @pytest.mark.parametrize("wedding_day, expected", [(0.0, "l2"), (1.0, "collected")])
 def test_l2_ttl_is_shorter_on_wedding_days(settings: Settings, database: Database,
                                            wedding_day: float, expected: str) -> None:
     cache = make_cache(settings, database)
     assert cache.redis is not None
-    cache.redis.put(aged(45, wedding_day), ttl=120)   # 45 s old: fresh at 60 s, stale at 30 s
+    cache.redis.put(aged(45, wedding_day), ttl=120)   # 45 s old: fresh at 60 s, stale at 14 s
     _, source = cache.get(time.monotonic() + 10)
     assert source == expected
 

@@ -23,6 +23,8 @@ COMMITTED = REPO / "rules" / "tests"
 RELATIVE_RULES = "../dbhealth.rules.yml"
 MODE = series("dbhealth_wedding_day_mode")
 SIGNAL_MISSING = "DBHealthWeddingDaySignalMissing"
+# promtool evaluates the rules as often as Prometheus does with the shipped group interval.
+EVALUATION_INTERVAL = str(yaml.safe_load((REPO / "rules" / "thresholds.yml").read_text())["interval"])
 EVAL = "30m"  # past every `for` (at most 15m) and every rate window
 
 SIGNAL_MISSING_ALERT = {
@@ -99,14 +101,14 @@ def flip_tests(case: AlertCase) -> list[dict[str, Any]]:
 
 def promtool_test_doc(case: AlertCase, rules_file: Path | str = RULES_FILE) -> dict[str, Any]:
     tests = [scenario_test(case, sc) for sc in case.scenarios] + flip_tests(case)
-    return {"rule_files": [str(rules_file)], "evaluation_interval": "30s", "tests": tests}
+    return {"rule_files": [str(rules_file)], "evaluation_interval": EVALUATION_INTERVAL, "tests": tests}
 
 
 def signal_missing_doc(rules_file: Path | str = RULES_FILE) -> dict[str, Any]:
     """Fires only after 5 minutes of absence, stays silent while the gauge is 0 or 1."""
     up = {"series": 'dbhealth_up{instance="db-primary:9187",job="dbhealth"}',
           "values": f"1x{MINUTES}"}
-    return {"rule_files": [str(rules_file)], "evaluation_interval": "30s", "tests": [
+    return {"rule_files": [str(rules_file)], "evaluation_interval": EVALUATION_INTERVAL, "tests": [
         {"name": "absent", "interval": "1m", "input_series": [up], "alert_rule_test": [
             {"eval_time": "3m", "alertname": SIGNAL_MISSING, "exp_alerts": []},
             {"eval_time": EVAL, "alertname": SIGNAL_MISSING,
