@@ -67,7 +67,7 @@ def first_after(samples: list[tuple[float, float]], since: float,
 
 
 def one_run(stack: PipelineStack, n: int) -> dict[str, Any]:
-    time.sleep(random.uniform(0, 15))  # noqa: S311 - a random phase of the scrape cycle
+    time.sleep(random.uniform(0, 15))
     seen = len(stack.sms.messages_to(ON_CALL))
     known = {i["id"] for i in stack.incidents()}
     killed = time.time()
@@ -92,9 +92,10 @@ def one_run(stack: PipelineStack, n: int) -> dict[str, Any]:
                     f"run {n}: resolved SMS", interval=0.05)
     poll(lambda: not stack.prometheus_samples(f'ALERTS{{alertname="{ALERT}"}}', "1m"),
          120, f"run {n}: alert gone")
-    stages = {name: round(b - a, 1) for name, a, b in zip(STAGES, marks, marks[1:], strict=True)}
+    stages = {name: round(b - a, 1) for name, a, b in zip(STAGES, marks[:-1], marks[1:], strict=True)}
     total = paged - killed
-    return {"run": n, "stages_seconds": stages, "page_seconds": round(total, 1),
+    return {"run": n, "marks_epoch": [round(m, 3) for m in marks], "stages_seconds": stages,
+            "page_seconds": round(total, 1),
             "pipeline_beyond_for_seconds": round(total - stages["for"], 1),
             "resolved_sms_after_restart_seconds": round(resolved - restarted, 1)}
 
@@ -108,7 +109,8 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     def stat(key: str) -> dict[str, float]:
         values = [r[key] for r in runs]
         return {"median": round(statistics.median(values), 1), "max": round(max(values), 1)}
-    return {"runs": runs, "page_seconds": stat("page_seconds"),
+    from bench.pipeline_stack import shipped_intervals
+    return {"interval": shipped_intervals()[0], "runs": runs, "page_seconds": stat("page_seconds"),
             "pipeline_beyond_for_seconds": stat("pipeline_beyond_for_seconds"),
             "resolved_sms_after_restart_seconds": stat("resolved_sms_after_restart_seconds")}
 
@@ -124,7 +126,8 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join([
         BEGIN, "## Alerting pipeline: database down on a wedding day to the on-call's SMS", "",
         f"`python bench/page_latency.py --runs {len(result['runs'])}`: exporter, Prometheus "
-        "(shipped rules, 15 s scrape and evaluation), Alertmanager (shipped example config), "
+        f"(shipped rules, {result['interval']} scrape and evaluation), Alertmanager (shipped "
+        "example config), "
         "receiver, worker and a Twilio stand-in, all real processes; the monitored "
         "PostgreSQL killed (`pg_ctl stop -m immediate`) at a random moment, restarted once "
         "paged. Seconds, from Prometheus's own samples and the receiver's incident "

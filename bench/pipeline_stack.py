@@ -32,8 +32,8 @@ from demo.sinks import TwilioSink
 from exporter.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[1]
-TOKEN = "bench-receiver-token"  # noqa: S105 - a throwaway local credential
-READ_TOKEN = "bench-read-token"  # noqa: S105 - a throwaway local credential
+TOKEN = "bench-receiver-token"
+READ_TOKEN = "bench-read-token"
 ON_CALL = "+447700900001"  # alice, tier 1 of receiver/example-policy.yml
 
 
@@ -44,15 +44,16 @@ def free_port() -> int:
 
 
 def shipped_intervals() -> tuple[str, str]:
-    """(scrape, evaluation) as the demo ships them: the demo's Prometheus configuration."""
-    return "15s", "15s"
+    """(scrape, evaluation) as shipped: the demo's Prometheus configuration."""
+    from demo.stack import SHIPPED_INTERVAL
+    return SHIPPED_INTERVAL, SHIPPED_INTERVAL
 
 
 def get_json(url: str, token: str | None = None) -> Any:
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
 
 
@@ -60,9 +61,9 @@ def wait_for(url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=2):
                 return
-        except Exception:  # noqa: BLE001 - not up yet, whatever the reason
+        except Exception:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not answer within {timeout:.0f} s") from None
             time.sleep(0.1)

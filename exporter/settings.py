@@ -88,11 +88,11 @@ class RedisSettings(_Section):
 
 class CacheSettings(_Section):
     # On wedding days every tier keeps a snapshot at most l2_wedding_day_ttl_seconds:
-    # just under the shipped 15 s scrape interval, so a single Prometheus always gets a
+    # just under the shipped 10 s scrape interval, so a single Prometheus always gets a
     # fresh collection and an HA pair shares one per interval (docs/latency.md).
     l1_ttl_seconds: float = Field(30.0, ge=0, le=3600)
     l2_ttl_seconds: float = Field(60.0, ge=0, le=3600)
-    l2_wedding_day_ttl_seconds: float = Field(14.0, ge=0, le=3600)
+    l2_wedding_day_ttl_seconds: float = Field(9.0, ge=0, le=3600)
     error_ttl_seconds: float = Field(5.0, ge=0, le=300)
     # A shared snapshot stamped further in the future than this is refused (clock skew
     # between replicas, or a forged entry): it would otherwise look fresh forever.

@@ -20,6 +20,7 @@ from exporter.settings import CacheSettings, Settings
 from exporter.snapshot import CheckResult, Snapshot
 from exporter.wedding.calendar import Override, WeddingDayState, decide
 
+from ..support.intervals import shipped_scrape_interval_seconds
 from ..support.redis_server import RedisServer
 from .conftest import exporter_settings
 
@@ -64,8 +65,8 @@ def aged(seconds: float, wedding_day: float) -> Snapshot:
 
 @pytest.mark.parametrize("wedding_day, shared, local", [
     (False, 60.0, 30.0),   # ordinary day: the configured TTLs
-    (True, 14.0, 14.0),    # wedding day: no tier keeps a snapshot past the wedding-day TTL
-    (None, 14.0, 14.0),    # unknown counts as a wedding day
+    (True, 9.0, 9.0),    # wedding day: no tier keeps a snapshot past the wedding-day TTL
+    (None, 9.0, 9.0),    # unknown counts as a wedding day
 ])
 def test_ttl_in_force(wedding_day: bool | None, shared: float, local: float) -> None:
     settings = CacheSettings()
@@ -73,9 +74,9 @@ def test_ttl_in_force(wedding_day: bool | None, shared: float, local: float) -> 
 
 
 def test_wedding_day_ttl_is_under_the_shipped_scrape_interval() -> None:
-    """A single Prometheus scraping every 15 s gets a fresh collection at every scrape on a
-    wedding day; an HA pair shares one (docs/latency.md)."""
-    assert CacheSettings().l2_wedding_day_ttl_seconds < 15
+    """A single Prometheus scraping at the shipped interval gets a fresh collection at every
+    scrape on a wedding day; an HA pair shares one (docs/latency.md)."""
+    assert CacheSettings().l2_wedding_day_ttl_seconds < shipped_scrape_interval_seconds()
 
 
 @pytest.mark.parametrize("wedding_day, expected", [(0.0, "l2"), (1.0, "collected")])
@@ -83,7 +84,7 @@ def test_l2_ttl_is_shorter_on_wedding_days(settings: Settings, database: Databas
                                            wedding_day: float, expected: str) -> None:
     cache = make_cache(settings, database)
     assert cache.redis is not None
-    cache.redis.put(aged(45, wedding_day), ttl=120)   # 45 s old: fresh at 60 s, stale at 14 s
+    cache.redis.put(aged(45, wedding_day), ttl=120)   # 45 s old: fresh at 60 s, stale at 9 s
     _, source = cache.get(time.monotonic() + 10)
     assert source == expected
 
