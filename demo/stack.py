@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -144,6 +145,13 @@ def _link_secret() -> str:
     return path.read_text().strip()
 
 
+def prometheus_config(rule_files: list[str]) -> dict[str, Any]:
+    """The shipped config (its intervals and jobs), pointed at the demo's processes."""
+    return promconfig.local_config(
+        {promconfig.EXPORTER_JOB: EXPORTER, promconfig.RECEIVER_JOB: RECEIVER}, ALERTMANAGER,
+        [Path(p) for p in rule_files])
+
+
 def services(dsn: str) -> list[Service]:
     redis_url = f"redis://127.0.0.1:{REDIS_PORT}/0"
     found: list[Service] = [
@@ -159,10 +167,7 @@ def services(dsn: str) -> list[Service]:
     rule_files = sorted(str(p) for p in Path("rules").glob("*.rules.yml"))
     if shutil.which("prometheus"):
         config = ROOT / "prometheus.yml"
-        # The shipped config (its intervals and jobs), pointed at the demo's processes.
-        config.write_text(json.dumps(promconfig.local_config(
-            {promconfig.EXPORTER_JOB: EXPORTER, promconfig.RECEIVER_JOB: RECEIVER}, ALERTMANAGER,
-            [Path(p) for p in rule_files]), indent=2))
+        config.write_text(json.dumps(prometheus_config(rule_files), indent=2))
         found.append(Service("prometheus", ["prometheus", f"--config.file={config}",
                                             f"--storage.tsdb.path={ROOT / 'prometheus'}",
                                             f"--web.listen-address={PROMETHEUS}"],
