@@ -64,11 +64,12 @@ RECEIVER = Row("Receiver", (
           "dbhealth:threshold:receiver_auth_failures.)", "short",
           (Query(f"sum by (route) (increase({P}auth_failures_total{{{RSEL}}}{RATE}))", "{{route}}",
                  may_be_empty="no request was ever refused"),), width=12),
-    Panel("Vendor roster", "Is today's vendor roster (who is told on a wedding day) fresh, and how "
-          "many vendors does it hold?", "short",
-          (Query(f"{P}vendor_roster_vendors{{{RSEL}}}", "vendors"),
-           Query(f"{P}vendor_roster_age_seconds{{{RSEL}}}", "age (s)",
-                 may_be_empty="no roster snapshot was taken yet")), width=12),
+    Panel("Vendor roster size", "How many vendors does today's roster hold (who is told on a "
+          "wedding day)?", "short", (Query(f"{P}vendor_roster_vendors{{{RSEL}}}", "vendors"),),
+          kind="stat", width=4),
+    Panel("Vendor roster age", "Is today's vendor roster snapshot fresh?", "s",
+          (Query(f"{P}vendor_roster_age_seconds{{{RSEL}}}", "age",
+                 may_be_empty="no roster snapshot was taken yet"),), width=8),
 ))
 
 SPEC = Spec(

@@ -4,8 +4,11 @@ A PostgreSQL cluster that archives WAL, seeded with the demo schema and watched 
 real exporter (as the demo's pg_monitor role, with Redis); a backup of it in a local
 S3 (moto) in both regions, verified once by the real ``dbhealth-backup-verify`` with a
 restore drill; the receiver (gunicorn and its worker) with local SMS/SMTP stand-ins,
-one webhook delivered and one request refused; and Prometheus running the shipped
-``deploy/prometheus/prometheus.yml`` (its intervals and jobs) with the shipped rules.
+one webhook delivered; Alertmanager on the example config rendered as compose renders it;
+Prometheus running the shipped ``deploy/prometheus/prometheus.yml`` (its intervals and
+jobs) with the shipped rules; and, once Prometheus scrapes, a burst of refused requests
+that makes a real alert (``DBHealthReceiverAuthFailuresSpike``) pend, fire and reach
+Alertmanager.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ from ..support.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = sorted((REPO / "rules").glob("*.rules.yml"))
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+AUTH_BURST = 40  # refused requests: above DBHealthReceiverAuthFailuresSpike's 5-minute threshold
+SPIKE = "DBHealthReceiverAuthFailuresSpike"
 
 
 class _Server(Protocol):
@@ -75,10 +81,40 @@ class LiveStack:
         wait_until(lambda: "dbhealth_backup_verification_success{" in self.metrics_text(self.exporter_url),
                    timeout=150, interval=1.0, what="the exporter to serve the backup verdicts")
         self._receiver()
+        self._alertmanager()
         self.prometheus = self._started(PrometheusServer(promconfig.local_config(
             {promconfig.EXPORTER_JOB: f"127.0.0.1:{self.exporter_port}",
              promconfig.RECEIVER_JOB: f"127.0.0.1:{self.gunicorn.port}"},
-            f"127.0.0.1:{free_port()}", RULES)))
+            f"127.0.0.1:{self.alertmanager_port}", RULES)))
+        wait_until(self.targets_up, timeout=60, what="prometheus to scrape both targets")
+        # A real alert through the pipeline: a burst of refused requests after the first
+        # scrape makes DBHealthReceiverAuthFailuresSpike pending, then firing.
+        for _ in range(AUTH_BURST):
+            self._refused_request()
+
+    def _alertmanager(self) -> None:
+        """Alertmanager on the example config, rendered exactly as compose renders it."""
+        self.alertmanager_port = free_port()
+        token = self.tmp / "receiver_token"
+        token.write_text(TOKEN)
+        config = self.tmp / "alertmanager.yml"
+        subprocess.run(["sh", str(REPO / "deploy/alertmanager/render.sh"), "true"], check=True, env={
+            "PATH": "/usr/bin:/bin", "EXAMPLE": str(REPO / "rules/alertmanager.yml"), "OUT": str(config),
+            "RECEIVER": self.gunicorn.url, "TOKEN_FILE": str(token)}, timeout=30)
+        self._process([ALERTMANAGER, f"--config.file={config}", f"--storage.path={self.tmp / 'am'}",
+                       f"--web.listen-address=127.0.0.1:{self.alertmanager_port}",
+                       "--cluster.listen-address="], "alertmanager")
+        wait_until(lambda: self._answers(f"{self.alertmanager_url}/-/ready"), timeout=30,
+                   what="alertmanager to be ready")
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    def _refused_request(self) -> None:
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(urllib.request.Request(
+                f"{self.gunicorn.url}/api/v1/alerts", data=b"{}", method="POST"), timeout=10)
 
     @property
     def exporter_url(self) -> str:
@@ -143,9 +179,7 @@ class LiveStack:
                                     "Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
-        with contextlib.suppress(urllib.error.HTTPError):  # refused on purpose: auth failures > 0
-            urllib.request.urlopen(urllib.request.Request(
-                f"{self.gunicorn.url}/api/v1/alerts", data=b"{}", method="POST"), timeout=10)
+        self._refused_request()  # the auth-failure series exist before Prometheus' first scrape
         wait_until(lambda: sms.messages_to("+447700900001"), timeout=60, what="the page's SMS")
 
     def _process(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:

@@ -11,8 +11,10 @@ panel says so (``Query.may_be_empty``, also printed in the panel's description).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,8 @@ from dashgen.render import SPECS
 from demo import promconfig
 
 from ..support.polling import wait_until
-from .live import LiveStack
+from ..support.scrape import Samples
+from .live import SPIKE, LiveStack
 from .promql import dashboards, panels
 
 SCRAPE = promconfig.shipped()["global"]["scrape_interval"]
@@ -145,3 +148,30 @@ def test_may_be_empty_is_rare_and_explained() -> None:
     flagged = [t for t in TARGETS if t.may_be_empty]
     assert len(flagged) <= len(TARGETS) // 5
     assert all(len(t.may_be_empty or "") > 10 for t in flagged)
+
+
+def test_a_real_alert_reaches_the_alerting_panels_alertmanager_and_the_receiver(
+        live: LiveStack, evaluation: Evaluation) -> None:
+    """The may-be-empty alert panels are right when something fires: the whole pipeline."""
+    [firing] = [t for t in TARGETS if t.panel == "Firing alerts"]
+    values = evaluation.variables[firing.uid]
+
+    def spike_on_panel() -> bool:
+        answer = evaluate(live, firing, values)
+        return any(r["metric"].get("alertname") == SPIKE for r in answer["data"]["result"])
+
+    wait_until(spike_on_panel, timeout=240, interval=2.0, what=f"{SPIKE} on the Firing alerts panel")
+
+    def in_alertmanager() -> bool:
+        with urllib.request.urlopen(f"{live.alertmanager_url}/api/v2/alerts", timeout=5) as response:
+            return any(a["labels"]["alertname"] == SPIKE for a in json.loads(response.read()))
+
+    wait_until(in_alertmanager, timeout=60, interval=1.0, what=f"{SPIKE} in Alertmanager")
+
+    def at_the_receiver() -> bool:
+        page = Samples(live.metrics_text(live.gunicorn.url))
+        received = page.value("dbhealth_receiver_webhooks_received_total")
+        return received is not None and received >= 2  # ours at start-up, then Alertmanager's
+
+    # The example config batches warnings for group_wait (30 s) before the webhook.
+    wait_until(at_the_receiver, timeout=90, interval=1.0, what="Alertmanager's webhook at the receiver")
