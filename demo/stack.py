@@ -52,12 +52,15 @@ def _port(name: str, default: int) -> int:
     return port
 
 
-EXPORTER_PORT = _port("EXPORTER", 9188)
-PROMETHEUS_PORT = _port("PROMETHEUS", 9090)
-ALERTMANAGER_PORT = _port("ALERTMANAGER", 9093)
-RECEIVER_PORT = _port("RECEIVER", 9095)
-SMS_PORT = _port("SMS", 9190)
-SMTP_PORT = _port("SMTP", 9125)
+# The defaults match docker-compose.yml's container ports (tests/deploy/test_agreement.py).
+DEFAULT_PORTS = {"EXPORTER": 9188, "PROMETHEUS": 9090, "ALERTMANAGER": 9093, "RECEIVER": 9095,
+                 "SMS": 9190, "SMTP": 9125}
+EXPORTER_PORT = _port("EXPORTER", DEFAULT_PORTS["EXPORTER"])
+PROMETHEUS_PORT = _port("PROMETHEUS", DEFAULT_PORTS["PROMETHEUS"])
+ALERTMANAGER_PORT = _port("ALERTMANAGER", DEFAULT_PORTS["ALERTMANAGER"])
+RECEIVER_PORT = _port("RECEIVER", DEFAULT_PORTS["RECEIVER"])
+SMS_PORT = _port("SMS", DEFAULT_PORTS["SMS"])
+SMTP_PORT = _port("SMTP", DEFAULT_PORTS["SMTP"])
 EXPORTER = f"127.0.0.1:{EXPORTER_PORT}"
 PROMETHEUS = f"127.0.0.1:{PROMETHEUS_PORT}"
 ALERTMANAGER = f"127.0.0.1:{ALERTMANAGER_PORT}"
@@ -196,6 +199,13 @@ def services(dsn: str) -> list[Service]:
     return found
 
 
+def child_env(service: Service) -> dict[str, str]:
+    """The service's environment: ours without the demo's own DBHEALTH_DEMO_* settings (the
+    exporter refuses DBHEALTH_* variables it does not know), plus the service's."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("DBHEALTH_DEMO_")}
+    return {**inherited, **service.env}
+
+
 def _wait(url: str, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -275,7 +285,7 @@ def up(progress: Progress = print) -> int:
             continue
         log = open(ROOT / f"{service.name}.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(service.argv, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **service.env}, start_new_session=True)
+                                env=child_env(service), start_new_session=True)
         pids[service.name] = proc.pid
         (ROOT / "pids.json").write_text(json.dumps(pids))
         ready = "" if service.url is None or _wait(service.url) else " (not ready yet, see log)"

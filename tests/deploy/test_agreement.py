@@ -64,6 +64,7 @@ def test_compose_runs_the_shipped_prometheus_yml_with_every_rule_file(services: 
 
 
 def test_the_demo_loads_the_same_rule_files_and_intervals_and_jobs() -> None:
+    """(Its targets are the demo's addresses, whatever DBHEALTH_DEMO_*_PORT says.)"""
     demo = stack.prometheus_config(sorted(str(p) for p in Path(REPO / "rules").glob("*.rules.yml")))
     assert sorted(Path(p).name for p in demo["rule_files"]) == RULE_FILES
     assert demo["global"] == SHIPPED["global"]
@@ -95,8 +96,7 @@ def test_compose_and_demo_ports_match_the_shipped_targets(services: dict[str, An
     [am] = SHIPPED["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert am == f"alertmanager:{listen['alertmanager']}"
     assert services["alertmanager"]["environment"]["RECEIVER"] == f"http://receiver:{listen['receiver']}"
-    demo = {"exporter": stack.EXPORTER_PORT, "receiver": stack.RECEIVER_PORT,
-            "alertmanager": stack.ALERTMANAGER_PORT, "prometheus": stack.PROMETHEUS_PORT}
+    demo = {name: stack.DEFAULT_PORTS[name.upper()] for name in listen}
     assert demo == listen
     for name, port in listen.items():
         published = {int(p["published"]) for p in services[name].get("ports", [])}
@@ -144,3 +144,12 @@ def test_the_demo_rejects_a_port_that_is_not_a_number(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "demo.cli", "up"], cwd=REPO, capture_output=True,
                           text=True, timeout=60, env=env)
     assert done.returncode != 0 and "DBHEALTH_DEMO_EXPORTER_PORT='ninety' is not a port number" in done.stderr
+
+
+def test_the_demo_keeps_its_own_settings_from_the_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exporter refuses unknown DBHEALTH_* variables: DBHEALTH_DEMO_* must not reach it."""
+    monkeypatch.setenv("DBHEALTH_DEMO_EXPORTER_PORT", "19188")
+    monkeypatch.setenv("DBHEALTH_LOG__LEVEL", "info")
+    env = stack.child_env(stack.Service("exporter", ["true"], env={"X": "1"}))
+    assert "DBHEALTH_DEMO_EXPORTER_PORT" not in env
+    assert env["DBHEALTH_LOG__LEVEL"] == "info" and env["X"] == "1"
