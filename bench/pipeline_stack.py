@@ -44,9 +44,10 @@ def free_port() -> int:
 
 
 def shipped_intervals() -> tuple[str, str]:
-    """(scrape, evaluation) as shipped: the demo's Prometheus configuration."""
-    from demo.stack import SHIPPED_INTERVAL
-    return SHIPPED_INTERVAL, SHIPPED_INTERVAL
+    """(scrape, evaluation) as shipped in deploy/prometheus/prometheus.yml."""
+    from demo.promconfig import shipped
+    config = shipped()["global"]
+    return str(config["scrape_interval"]), str(config["evaluation_interval"])
 
 
 def get_json(url: str, token: str | None = None) -> Any:

@@ -53,10 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     sk = sub.add_parser("sinks", help="run local SMS-API and SMTP stand-ins (used by 'up')")
     sk.add_argument("--sms-port", type=int, default=9190)
     sk.add_argument("--smtp-port", type=int, default=9125)
+    sk.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
     args = parser.parse_args(argv)
     if args.command == "sinks":
         from .sinks import main as sinks_main
-        return sinks_main(["--sms-port", str(args.sms_port), "--smtp-port", str(args.smtp_port)])
+        return sinks_main(["--sms-port", str(args.sms_port), "--smtp-port", str(args.smtp_port),
+                           "--host", args.host])
     if args.command == "backup":
         from . import backups
         try:

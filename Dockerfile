@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# One image for dbhealth's Python services: the exporter, the receiver and its worker,
+# the backup verifier (docker-compose.yml picks the command). Multi-stage: the build
+# stage installs the project into a virtualenv; the final stage copies only that
+# virtualenv onto a slim base, with no compiler, no pip cache and a non-root user.
+# Nothing builds this image in the test suite (no Docker daemon there):
+# tests/deploy/test_compose.py validates how compose uses it (docs/deploy.md).
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+# Every dependency ships manylinux wheels (psycopg[binary], gevent, pglast): no compiler.
+COPY pyproject.toml README.md ./
+COPY exporter/ exporter/
+COPY receiver/ receiver/
+COPY backup/ backup/
+COPY rulegen/ rulegen/
+COPY dashgen/ dashgen/
+COPY demo/ demo/
+RUN python -m venv /opt/dbhealth \
+ && /opt/dbhealth/bin/pip install --upgrade pip \
+ && /opt/dbhealth/bin/pip install .
+
+FROM ${PYTHON_IMAGE}
+# postgresql-client 15 (bookworm): pg_dump/pg_restore for the backup verifier's restore drill.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client-15 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 dbhealth \
+ && useradd --system --uid 10001 --gid dbhealth --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin dbhealth
+COPY --from=build /opt/dbhealth /opt/dbhealth
+COPY deploy/docker/entrypoint.sh /usr/local/bin/dbhealth-entrypoint
+ENV PATH=/opt/dbhealth/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    HEALTHCHECK_URL=http://127.0.0.1:9188/health
+USER 10001:10001
+EXPOSE 9188 9095
+# The exporter's /health by default; compose points the receiver's at /healthz.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4)"]
+ENTRYPOINT ["dbhealth-entrypoint"]
+CMD ["dbhealth-exporter"]
