@@ -43,8 +43,15 @@ class AdvisorSettings(_Strict):
     enabled: bool = True
     interval_seconds: float = Field(600.0, ge=1, le=86400)
     initial_delay_seconds: float = Field(60.0, ge=0, le=86400)
+    # Candidates: the top max_statements by total time, plus every slow statement and
+    # every statement reading large_scan_blocks_per_call shared blocks (8 KiB) per call,
+    # at most 2 x max_statements (exporter.statements.ranking).
     max_statements: int = Field(20, ge=1, le=200)
+    large_scan_blocks_per_call: float = Field(1000.0, ge=1)
+    # Per statement: the index must cut its plan's estimated cost by this much (dexter) ...
     min_saving_ratio: float = Field(0.5, gt=0, lt=1)
+    # ... and in total: save this much execution time per hour across its statements.
+    min_seconds_saved_per_hour: float = Field(1.0, ge=0)
     statement_timeout_seconds: float = Field(1.0, gt=0, le=60)
     lock_timeout_seconds: float = Field(0.05, gt=0, le=10)
     # The run holds one of the pool's connections: stop planning more statements after this.

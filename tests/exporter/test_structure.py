@@ -14,7 +14,7 @@ from pglast import parse_sql
 from exporter import audit
 from exporter.collectors import activity, archiver, backup, database, replication, tables
 from exporter.sqlcheck import names_in
-from exporter.statements import advisor, catalog, collector, findings, gate, report
+from exporter.statements import advisor_sql, catalog, collector, findings, gate, report
 from exporter.wedding import collector as wedding_collector
 from exporter.wedding import override
 from exporter.wedding.settings import WeddingSettings
@@ -127,9 +127,11 @@ def _statements() -> Iterable[tuple[str, str]]:
                                                              all_databases=False)
     yield "report top", report.TOP_SQL.format(ext='"ext"')
     yield "report text", report.TEXT_SQL.format(ext='"ext"')
-    yield "advisor slow", advisor.SLOW_SQL.format(ext='"ext"')
-    yield "advisor tables", advisor.TABLES_SQL
-    yield "advisor extensions", advisor.EXTENSIONS_SQL
+    yield "advisor candidates", advisor_sql.CANDIDATES_SQL.format(ext='"ext"')
+    yield "advisor texts", advisor_sql.TEXTS_SQL.format(ext='"ext"')
+    yield "advisor reset", advisor_sql.RESET_SQL.format(ext='"ext"')
+    yield "advisor tables", advisor_sql.TABLES_SQL
+    yield "advisor extensions", advisor_sql.EXTENSIONS_SQL
     yield "audit insert", audit.INSERT.format(table='"public".t')
     yield "audit purge", audit.PURGE.format(table='"public".t')
     yield "override set", override.SET.format(table='"public".t')
