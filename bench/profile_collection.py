@@ -75,7 +75,7 @@ def main() -> int:
         settings = load_settings(environ={}, overrides={"database": {"url": dsn}})
         database = db.Database(settings.database)
         database.open()
-        scraper = Scraper(database, build_collectors(settings))
+        scraper = Scraper(database, build_collectors(settings, database=database))
         print(f"settings loaded, pool open: {rss()}")
         started = time.perf_counter()
         scraper.collect(time.monotonic() + 30)

@@ -69,7 +69,8 @@ class StatementsSettings(_Strict):
     include_nested: bool = False
     all_databases: bool = False
     text_fetch_interval_seconds: float = Field(60.0, ge=0, le=86400)
-    classify_budget_seconds: float = Field(0.05, gt=0, le=10)
+    # Texts of new queryids are fetched off the scrape path, this many per statement.
+    text_batch_size: int = Field(500, ge=1, le=10_000)
     missing_recheck_seconds: float = Field(60.0, ge=0, le=86400)
     max_known_statements: int = Field(20_000, ge=100, le=1_000_000)
     table_domains: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TABLE_DOMAINS))
