@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .settings import DOMAINS
@@ -84,14 +84,15 @@ class StatementTracker:
         # ``last`` is replaced (identity check: the dict it was built for).
         self._totals_ms: dict[int, float] = {}
         self._totals_of: dict[Key, tuple[int, float, int]] | None = None
+        self._folded: set[EntryRow] = set()  # the rows of the last reading folded in
 
     def update(self, rows: Sequence[EntryRow], domain_of: Mapping[int, str],
                stats_reset: float | None) -> Deltas:
-        """Fold one pg_stat_statements reading in. A row whose counters did not change
-        since the last reading is skipped before any other work (most rows, most of the
-        time). Entries whose queryid has no domain yet are held back: they keep the
-        baseline they had (none when new), so what they did meanwhile counts once they
-        are classified."""
+        """Fold one pg_stat_statements reading in. Rows identical to ones already folded
+        in (counters unchanged: most rows, most of the time) are dropped first, by one
+        set difference, before any other work. Entries whose queryid has no domain yet
+        are held back: they keep the baseline they had (none when new), so what they did
+        meanwhile counts once they are classified."""
         if stats_reset is not None and self.stats_reset is not None \
                 and stats_reset != self.stats_reset:
             self.last = {}  # everything was reset: every value now is new since then
@@ -100,28 +101,36 @@ class StatementTracker:
         if self._totals_of is not last:  # replaced (a reset, or a peer's state from Redis)
             self._rebuild_totals()
         totals_ms = self._totals_ms
+        current = set(rows)
+        changed = current - self._folded
+        known = len(current) - len(changed)  # unchanged rows: their entries are in ``last``
+        added = 0
+        rerank = not self._folded  # everything is new: rank every statement
+        touched: set[int] = set()
+        held: set[EntryRow] = set()
         out = Deltas()
         deltas = out.by_queryid
-        seen = known = added = 0
-        for row in rows:
-            seen += 1
+        for row in changed:
+            queryid = row[0]
             key: Key = row[:3]
             now: tuple[int, float, int] = row[3:]
             before = last.get(key)
             if before is not None:
                 known += 1
-                if before == now:
-                    continue
-            queryid = row[0]
             if queryid is None:
                 domain = "other"
             else:
                 domain = domain_of.get(queryid)  # type: ignore[assignment]
                 if domain is None:  # held back: the baseline (a peer's, or none) stays
                     out.unclassified.add(queryid)
+                    held.add(row)
                     continue
-                totals_ms[queryid] = totals_ms.get(queryid, 0.0) + now[1] - (
-                    before[1] if before is not None else 0.0)
+                touched.add(queryid)
+                if before == now:
+                    continue  # held back before, same counters as its baseline
+                step = now[1] - (before[1] if before is not None else 0.0)
+                totals_ms[queryid] = totals_ms.get(queryid, 0.0) + step
+                rerank = rerank or step < 0
             if before is None:
                 added += 1
             last[key] = now
@@ -143,8 +152,10 @@ class StatementTracker:
             for gone in [k for k in last if k not in present]:
                 del last[gone]
             self._rebuild_totals()
-        self.entries = seen
-        self._attribute(deltas, domain_of)
+            rerank = True
+        self._folded = current - held if held else current
+        self.entries = len(rows)
+        self._attribute(deltas, domain_of, None if rerank else touched)
         return out
 
     def _rebuild_totals(self) -> None:
@@ -155,12 +166,19 @@ class StatementTracker:
                 totals[queryid] = totals.get(queryid, 0.0) + total_ms
         self._totals_ms = totals
         self._totals_of = self.last
+        self._folded = set()
 
-    def _attribute(self, deltas: dict[int, tuple[float, float]],
-                   domain_of: Mapping[int, str]) -> None:
+    def _attribute(self, deltas: dict[int, tuple[float, float]], domain_of: Mapping[int, str],
+                   touched: set[int] | None) -> None:
+        """The top N by total time, and each delta to its series or to ``other``. When
+        no total went down (``touched``: the statements whose total moved), only the
+        last top N and the touched statements can be in the new one."""
         totals_ms = self._totals_ms
-        top = heapq.nlargest(self.top_n, (q for q in totals_ms if q in domain_of),
-                             key=totals_ms.__getitem__)
+        if touched is None or len(self.tracked) < self.top_n:
+            pool: Iterable[int] = (q for q in totals_ms if q in domain_of)
+        else:
+            pool = set(self.tracked) | {q for q in touched if q in domain_of}
+        top = heapq.nlargest(self.top_n, pool, key=totals_ms.__getitem__)
         top_set = set(top)
         for queryid in top:
             if queryid not in self.series:
