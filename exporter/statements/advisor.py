@@ -48,6 +48,7 @@ from .classify import Table, parse_tree
 from .findings import LARGE_SEQ_SCANNED_SQL
 from .gate import PLANNABLE_KINDS, TRUST_SQL, plannable, qualified, resolve
 from .planner import Key, Planner
+from .plans import PlanChange, Shape, fold
 from .ranking import Candidate, choose, ms_per_hour
 from .suggestions import AdvisorResult, IndexSuggestion, seq_scan_finding
 from .whatif import TableInfo, sqlstate_label
@@ -69,6 +70,7 @@ class IndexAdvisor:
         # queryid → (when, total_ms) at the last run: the per-hour rates of the next one
         self._previous: dict[int, tuple[float, float]] = {}
         self._rates: dict[int, float] = {}
+        self._shapes: dict[int, Shape] = {}  # queryid → baseline plan shape (plans.fold)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -152,9 +154,11 @@ class IndexAdvisor:
                 by_table = predicate_columns(tree, _columns_lookup(tables))
                 if self._hypopg is not None:
                     planner.plan(candidate, self._rates[candidate.queryid], text, tables,
-                                 by_table)
+                                 by_table, self.settings.large_table_rows)
                 else:
                     planner.evaluated += 1
+                    planner.generic_cost(candidate.queryid, text, tables,
+                                         self.settings.large_table_rows)
                     for s in self._heuristic(candidate.queryid, tables, by_table, large_tables):
                         key = (s.schema, s.table, s.columns)
                         old = heuristic.get(key)
@@ -168,7 +172,17 @@ class IndexAdvisor:
                 suggestions = list(heuristic.values())
         return AdvisorResult(time.time(), self._hypopg is not None, threshold, planner.evaluated,
                              tuple(suggestions), findings, None, skipped,
-                             time.monotonic() - started)
+                             time.monotonic() - started, self._plan_changes(planner))
+
+    def _plan_changes(self, planner: Planner) -> tuple[PlanChange, ...]:
+        """Fold this run's plan shapes into the baselines; the regressions they show."""
+        changes = []
+        for queryid, (current, large) in planner.shapes.items():
+            self._shapes[queryid], regressed = fold(self._shapes.get(queryid), current, large)
+            changes += [PlanChange(queryid, t, "index", "seq") for t in regressed]
+        if len(self._shapes) > 10 * self.settings.advisor.max_statements:  # bounded
+            self._shapes = {q: self._shapes[q] for q in planner.shapes}
+        return tuple(changes)
 
     def _candidates(self, conn: psycopg.Connection[Any], ext: str,
                     threshold: float) -> list[Candidate]:

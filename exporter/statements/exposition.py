@@ -80,8 +80,14 @@ def advisor_families(result: AdvisorResult | None) -> list[Metric]:
         if suggestion.seconds_saved_per_hour is not None:
             saved.add_metric(key, suggestion.seconds_saved_per_hour)
             helped.add_metric(key, float(len(suggestion.helped)))
+    plans = GaugeMetricFamily(
+        "dbhealth_statement_plan_regression_info",
+        "1 per top statement whose generic plan reads a large table sequentially where it "
+        "used an index before (index scan -> seq scan).", labels=["queryid", "table"])
+    for change in result.plan_changes:
+        plans.add_metric([str(change.queryid), change.table], 1.0)
     return [
-        info, saving, saved, helped,
+        info, saving, saved, helped, plans,
         GaugeMetricFamily("dbhealth_index_advisor_last_run_timestamp_seconds",
                           "When the index advisor last finished.", value=result.finished_at),
         GaugeMetricFamily("dbhealth_index_advisor_success",

@@ -22,9 +22,10 @@ from typing import Any
 import psycopg
 
 from .classify import Table
+from .plans import Shape, shape
 from .ranking import Candidate, Helped, helps, weighted_saving_ratio, worth_it
 from .suggestions import IndexSuggestion
-from .whatif import TableInfo, best_index, cost, hypothetical_cost
+from .whatif import TableInfo, best_index, generic_plan, hypothetical_cost
 
 Key = tuple[str, str, tuple[str, ...]]  # schema, table, columns
 
@@ -48,14 +49,28 @@ class Planner:
         self.evaluated = 0
         self.planned: dict[int, _Planned] = {}
         self.proposals: dict[Key, tuple[TableInfo, dict[int, Helped]]] = {}
+        # queryid → (its generic plan's shape, the large tables it reads): plans.fold
+        self.shapes: dict[int, tuple[Shape, set[str]]] = {}
+
+    def generic_cost(self, queryid: int, text: str, tables: dict[Table, TableInfo],
+                     large_rows: int) -> float | None:
+        """The generic plan's cost; its shape is kept for plan-change detection."""
+        plan = generic_plan(self.conn, text, self.skipped)
+        if plan is None:
+            return None
+        large = {t.name for t in tables.values()
+                 if max(t.reltuples or 0, t.live_rows or 0) >= large_rows}
+        self.shapes[queryid] = (shape(plan), large)
+        return float(plan["Total Cost"])
 
     def _skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
 
     def plan(self, candidate: Candidate, ms_per_hour: float, text: str,
-             tables: dict[Table, TableInfo], by_table: dict[Table, list[str]]) -> None:
+             tables: dict[Table, TableInfo], by_table: dict[Table, list[str]],
+             large_rows: int) -> None:
         self.evaluated += 1
-        before = cost(self.conn, text, self.skipped)
+        before = self.generic_cost(candidate.queryid, text, tables, large_rows)
         if before is None or before <= 0:
             return
         self.planned[candidate.queryid] = _Planned(text, before, ms_per_hour, tables)

@@ -78,6 +78,9 @@ class StatementsSettings(_Strict):
     slow_threshold_ms: float = Field(500.0, gt=0)
     wedding_day_factor: float = Field(0.5, gt=0, le=1)
     large_table_rows: int = Field(100_000, ge=1)
+    # Statements on the guest list moving at least this many rows per call are bulk
+    # operations (imports, exports): reported as such, never as slow statements.
+    bulk_rows_per_call: float = Field(1000.0, gt=0)
     n_plus_one_min_calls: int = Field(10_000, ge=1)
     n_plus_one_max_rows_per_call: float = Field(1.0, ge=0)
     regression_factor: float = Field(2.0, gt=1)

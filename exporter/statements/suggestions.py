@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .plans import PlanChange
 from .ranking import Helped, saved_ms_per_hour
 
 
@@ -75,6 +76,7 @@ class AdvisorResult:
     error: str | None = None
     skipped: dict[str, int] = field(default_factory=dict)
     duration_seconds: float = 0.0
+    plan_changes: tuple[PlanChange, ...] = ()  # top statements whose plan got worse
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -83,4 +85,5 @@ class AdvisorResult:
             "duration_seconds": round(self.duration_seconds, 3),
             "skipped": dict(self.skipped), "error": self.error,
             "suggestions": [s.as_dict() for s in self.suggestions],
+            "plan_changes": [c.as_dict() for c in self.plan_changes],
         }

@@ -19,6 +19,8 @@ from pg_stat_statements' file cannot be classified: their queryid is ``other``.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import threading
 import time
@@ -48,14 +50,20 @@ TextFetch = Callable[[str, list[int]], Mapping[int, str | None]]
 
 
 def database_fetch(database: Database) -> TextFetch:
-    """Texts of ``queryids`` over one borrowed pool connection (pg_stat_statements in ``schema``)."""
+    """Texts of ``queryids`` over one borrowed pool connection (pg_stat_statements in
+    ``schema``): one statement, read-only by the session's own settings."""
     def fetch(schema: str, queryids: list[int]) -> Mapping[int, str | None]:
-        with database.borrow() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION READ ONLY")
+        with database.borrow() as conn:
             rows = conn.execute(TEXTS_SQL.format(ext=quote_ident(schema)),
                                 {"queryids": queryids}).fetchall()
         return {int(q): t for q, t in rows}
     return fetch
+
+
+def trim_heap() -> None:
+    """Hand the heap a round freed (texts, parse trees) back to the OS (glibc only)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to hand back
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class TextClassifier:
@@ -121,6 +129,7 @@ class TextClassifier:
                 with self.lock:
                     self.domains.update(found)
         finally:
+            trim_heap()
             with self.lock:
                 self._thread = None
 

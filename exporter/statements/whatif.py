@@ -94,6 +94,13 @@ def hypothetical_cost(conn: psycopg.Connection[Any], hypopg: str, text: str, inf
 
 def cost(conn: psycopg.Connection[Any], text: str, skipped: dict[str, int]) -> float | None:
     """Estimated total cost of the generic plan; None when it cannot be planned."""
+    plan = generic_plan(conn, text, skipped)
+    return None if plan is None else float(plan["Total Cost"])
+
+
+def generic_plan(conn: psycopg.Connection[Any], text: str,
+                 skipped: dict[str, int]) -> dict[str, Any] | None:
+    """The generic plan's top node (EXPLAIN FORMAT JSON); None when it cannot be planned."""
     prepared = False
     try:
         with conn.transaction():  # a savepoint: one failure leaves the run going
@@ -104,7 +111,8 @@ def cost(conn: psycopg.Connection[Any], text: str, skipped: dict[str, int]) -> f
                          [PREPARED])
             args = f"({', '.join(['NULL'] * int(count))})" if count else ""
             plan = _one(conn, f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}{args}")
-        return float(plan[0]["Plan"]["Total Cost"])
+        top: dict[str, Any] = plan[0]["Plan"]
+        return top
     except psycopg.Error as exc:
         skipped[sqlstate_label(exc)] = skipped.get(sqlstate_label(exc), 0) + 1
         return None
