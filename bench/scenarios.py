@@ -105,12 +105,15 @@ def _wait_quiet(counter: StatementCounter, timeout: float = 30.0) -> dict[str, f
 def measure_ours_fresh(run: Running, scale: Scale, counter: StatementCounter, progress: Progress,
                        ) -> dict[str, Any]:
     """Cache TTLs 0: every scrape is a fresh collection."""
+    counter.read()  # the counter's own statement: known before our warm-up, not new during it
     first = scrape(run.port)
     warm_scrapes, warm_seconds, left = _wait_classified(run, timeout=scale.warmup_timeout)
     progress(f"  {run.spec.label}: first scrape {first.seconds * 1000:.0f} ms; "
              f"{warm_scrapes} warm-up scrapes in {warm_seconds:.1f}s until classified "
              f"(left: {left})")
+    background = _wait_quiet(counter)  # the classifier's last batches, off the scrape path
     series, out = _fresh_series(run, scale, counter)
+    out["background_after_warmup"] = background
     own = [r.value("dbhealth_collection_statements") for r in series]
     out["statements_per_scrape_self_reported"] = max(v for v in own if v is not None) if any(
         v is not None for v in own) else None
