@@ -1,18 +1,20 @@
 """Fresh scrapes of several exporters interleaved, on the bench database: ratios that survive a noisy machine.
 
-    python bench/interleaved.py --baseline DIR [--rounds 60]
+    python bench/interleaved.py --baseline DIR [--rounds 60] [--block 1]
 
 bench/run.py measures one exporter after the other; on a shared machine the load
 moves between them (the same code measured 20 ms and 45 ms a few minutes apart).
 Here ours (this checkout), a baseline checkout (same venv) and postgres_exporter
 with its defaults run at the same time, every cache TTL of ours at 0, each warmed
-up until every statement is classified; then each round scrapes each of them once,
-in alternating order. Prints the medians, quartiles and ratios; writes nothing.
+up until every statement is classified; then each round scrapes each of them
+``--block`` times back to back (1: strictly alternating), in alternating order. Prints
+the medians, quartiles, exporter CPU per scrape and ratios; writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -28,11 +30,18 @@ from bench.measure import scrape
 from bench.scenarios import _wait_classified
 
 
+def cpu_ms(pid: int) -> float:
+    """User + system CPU of a process so far (clock ticks of 10 ms)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", metavar="DIR", help="another checkout of the exporter")
     parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--block", type=int, default=1, help="back-to-back scrapes per turn")
     parser.add_argument("--cache-dir", default=str(REPO / "bench" / ".cache"))
     args = parser.parse_args(argv)
     scale = dataset.FULL
@@ -58,9 +67,13 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{run.spec.key}: classified after {scrapes} scrapes, "
                               f"{seconds:.1f}s (left {left})")
                 times: dict[str, list[float]] = {run.spec.key: [] for run in runs}
+                cpu: dict[str, float] = {run.spec.key: 0.0 for run in runs}
                 for i in range(args.rounds):
                     for run in runs if i % 2 == 0 else runs[::-1]:
-                        times[run.spec.key].append(scrape(run.port).seconds * 1000)
+                        before = cpu_ms(run.pid)
+                        times[run.spec.key] += [scrape(run.port).seconds * 1000
+                                                for _ in range(args.block)]
+                        cpu[run.spec.key] += cpu_ms(run.pid) - before
             finally:
                 for run in runs:
                     run.__exit__(None, None, None)
@@ -68,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         for key, values in times.items():
             q1, _, q3 = statistics.quantiles(values, n=4)
             print(f"{key}: median {median[key]:.1f} ms (quartiles {q1:.1f} / {q3:.1f}, "
-                  f"min {min(values):.1f}) over {len(values)} fresh scrapes")
+                  f"min {min(values):.1f}), CPU {cpu[key] / len(values):.1f} ms per scrape, "
+                  f"over {len(values)} fresh scrapes")
         print(f"ours / postgres_exporter defaults: {median['ours'] / median['rival']:.2f}x")
         if "baseline" in median:
             print(f"ours / baseline: {median['ours'] / median['baseline']:.2f}x")
