@@ -1,6 +1,6 @@
 """Fresh scrapes of several exporters interleaved, on the bench database: ratios that survive a noisy machine.
 
-    python bench/interleaved.py --baseline DIR [--rounds 60] [--block 1]
+    python bench/interleaved.py --baseline DIR [--rounds 60] [--block 1] [--no-rival]
 
 bench/run.py measures one exporter after the other; on a shared machine the load
 moves between them (the same code measured 20 ms and 45 ms a few minutes apart).
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="DIR", help="another checkout of the exporter")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--block", type=int, default=1, help="back-to-back scrapes per turn")
+    parser.add_argument("--no-rival", dest="rival", action="store_false")
     parser.add_argument("--cache-dir", default=str(REPO / "bench" / ".cache"))
     args = parser.parse_args(argv)
     scale = dataset.FULL
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline:
             specs.append(ours("baseline", "baseline", cluster.port, FRESH_ENV,
                               source=Path(args.baseline).resolve()))
-        specs.append(rival("rival", "postgres_exporter defaults", cluster.port))
+        if args.rival:
+            specs.append(rival("rival", "postgres_exporter defaults", cluster.port))
         logs = Path(tempfile.mkdtemp(prefix="dbhealth-interleaved-"))
         with dataset.HeldClients(cluster, scale):
             runs = [Running(spec, logs) for spec in specs]
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key}: median {median[key]:.1f} ms (quartiles {q1:.1f} / {q3:.1f}, "
                   f"min {min(values):.1f}), CPU {cpu[key] / len(values):.1f} ms per scrape, "
                   f"over {len(values)} fresh scrapes")
-        print(f"ours / postgres_exporter defaults: {median['ours'] / median['rival']:.2f}x")
+        if "rival" in median:
+            print(f"ours / postgres_exporter defaults: {median['ours'] / median['rival']:.2f}x")
         if "baseline" in median:
             print(f"ours / baseline: {median['ours'] / median['baseline']:.2f}x")
     finally:
