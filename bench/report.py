@@ -204,6 +204,11 @@ Our per-collector time in a fresh collection (median, ms): {per_collector or NA}
   replication, archiver, tables, statements), no Redis (L1 only). "Fresh" is a separate
   process with every cache TTL at 0 (`DBHEALTH_CACHE__*_TTL_SECONDS=0`), warmed up until the
   statements collector has classified every statement; "cached" is a process with the default TTLs.
+  After its first scrape the bench waits until the exporter's role has run nothing for a second
+  (the background classifier's text batches: counted separately) before the cached series.
+- Sequential series are measured minutes apart on a shared machine; `python bench/interleaved.py
+  --baseline DIR` scrapes ours, a baseline checkout and postgres_exporter alternately in the same
+  minutes (the ratios quoted under Findings).
 - The expired-cache burst waits until the L1 entry is older than its TTL, then releases
   {s['burst']} client threads at once (a barrier); collections are counted from `dbhealth_collections_total`.
 - SQL statements: each exporter logs in as its own role, and the statements are the delta of

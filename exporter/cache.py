@@ -32,15 +32,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-
-from redis.exceptions import LockError
-from redis.lock import Lock
+from typing import TYPE_CHECKING
 
 from .redact import mask_url
-from .redis_link import RedisLink
 from .scrape import Scraper
 from .settings import CacheSettings, RedisSettings
 from .snapshot import CheckResult, Snapshot, render
+
+if TYPE_CHECKING:  # redis is imported only by deployments that configure it (RedisTier)
+    from redis.lock import Lock
 
 # The longest a lock or an entry is ever held, whatever deadline a request brought.
 MAX_TTL_SECONDS = 600.0
@@ -83,6 +83,8 @@ class RedisTier:
         self.max_skew = max_skew
         self._key = settings.signing_key.encode() if settings.signing_key else None
         self._refused_logged = False
+        from .redis_link import RedisLink  # imports redis: only when Redis is configured
+
         self.link = RedisLink(settings, purpose="the shared snapshot cache",
                               fallback="serving from the in-process cache")
         self.client = self.link.client
@@ -158,6 +160,8 @@ class RedisTier:
             return Holder.NOBODY, None
 
     def unlock(self, lock: Lock) -> None:
+        from redis.exceptions import LockError
+
         try:
             lock.release()
         except LockError:

@@ -157,12 +157,16 @@ class Session:
             raise DatabaseUnavailable(self._unavailable) from None
         return self._conn
 
-    def query(self, statement: str, params: Params = None) -> list[Row]:
+    def query_binary(self, statement: str, params: Params = None) -> list[Row]:
+        """:meth:`query` with the results in binary format (many numeric rows)."""
+        return self.query(statement, params, binary=True)
+
+    def query(self, statement: str, params: Params = None, *, binary: bool = False) -> list[Row]:
         """Run one monitoring statement; retries once on a connection the server had closed."""
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                return self._execute(conn, statement, params)
+                return self._execute(conn, statement, params, binary)
             except psycopg.OperationalError as exc:
                 if not conn.broken:
                     # The server answered with an error of its own (class 55, 57…); the
@@ -175,7 +179,8 @@ class Session:
                 self._discard()
         raise AssertionError("unreachable")
 
-    def _execute(self, conn: psycopg.Connection[Row], statement: str, params: Params) -> list[Row]:
+    def _execute(self, conn: psycopg.Connection[Row], statement: str, params: Params,
+                 binary: bool = False) -> list[Row]:
         remaining = self._deadline - time.monotonic()
         tighter = remaining < self._db.settings.statement_timeout_seconds
         try:
@@ -184,7 +189,7 @@ class Session:
                     raise QueryFailed("scrape deadline reached", timed_out=True)
                 conn.execute(f"SET statement_timeout = {max(1, int(remaining * 1000))}")
             self.statements += 1
-            rows = conn.execute(statement, params).fetchall()
+            rows = conn.execute(statement, params, binary=binary).fetchall()
             self.answered = True
             return rows
         except (pgerrors.QueryCanceled, pgerrors.LockNotAvailable) as exc:

@@ -64,7 +64,7 @@ class Scraper:
         headline: dict[str, float] = {}
         wedding: WeddingDayState | None = None
         with self.database.session(deadline) as session:
-            ctx = CollectContext(query=session.query, now=now)
+            ctx = CollectContext(query=session.query, now=now, query_binary=session.query_binary)
             for collector in self.collectors:
                 checks[collector.name], produced = self._run_one(collector, ctx, deadline)
                 if produced is not None:

@@ -11,7 +11,7 @@ import logging
 import resource
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from waitress.server import create_server
 
@@ -30,12 +30,13 @@ from .http import ExporterApp, scrape_budget
 from .scrape import Scraper
 from .settings import Settings
 from .snapshot import wedding_day_in_force
-from .statements.advisor import IndexAdvisor
 from .statements.collector import AdvisorSource, StatementsCollector
 from .statements.report import QueryReport
-from .statements.shared import SharedState
 from .wedding.collector import WeddingCollector
 from .wedding.endpoint import WeddingDayEndpoint
+
+if TYPE_CHECKING:
+    from .statements.advisor import IndexAdvisor
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,15 @@ log = logging.getLogger(__name__)
 RESERVED_FDS = 64
 
 
-def build_collectors(settings: Settings, advisor: AdvisorSource | None = None) -> list[Collector]:
-    """The enabled collectors, in their run order (``COLLECTOR_DEFAULTS``)."""
-    shared = SharedState(settings) if settings.redis.url else None
+def build_collectors(settings: Settings, advisor: AdvisorSource | None = None, *,
+                     database: Database | None = None) -> list[Collector]:
+    """The enabled collectors, in their run order (``COLLECTOR_DEFAULTS``). ``database``:
+    the pool the statements collector's background classifier borrows from for texts."""
+    shared = None
+    if settings.redis.url:
+        from .statements.shared import SharedState  # imports redis: only when configured
+
+        shared = SharedState(settings)
     factories: dict[str, Callable[[], Collector]] = {
         "wedding": lambda: WeddingCollector(settings.wedding, settings.timezone,
                                             settings.database.exporter_schema),
@@ -55,7 +62,7 @@ def build_collectors(settings: Settings, advisor: AdvisorSource | None = None) -
         "archiver": ArchiverCollector,
         "tables": lambda: TablesCollector(settings.tables.watched),
         "statements": lambda: StatementsCollector(settings.statements, advisor=advisor,
-                                                  shared=shared),
+                                                  shared=shared, database=database),
         "backup": lambda: BackupCollector(settings.database.exporter_schema),
     }
     return [factories[name]() for name in settings.enabled_collectors]
@@ -82,9 +89,12 @@ class Exporter:
         def wedding_day() -> bool:
             return wedding_day_in_force(self.cache.last)
 
-        self.advisor = (IndexAdvisor(settings.statements, self.database, wedding_day)
-                        if settings.statements.advisor.enabled else None)
-        collectors = build_collectors(settings, self.advisor)
+        self.advisor: IndexAdvisor | None = None
+        if settings.statements.advisor.enabled:
+            from .statements.advisor import IndexAdvisor  # its dependencies: only when enabled
+
+            self.advisor = IndexAdvisor(settings.statements, self.database, wedding_day)
+        collectors = build_collectors(settings, self.advisor, database=self.database)
         self.scraper = Scraper(self.database, collectors)
         redis_tier = None
         if settings.redis.url:

@@ -31,6 +31,9 @@ QueryFn = Callable[[str, Sequence[Any] | Mapping[str, Any] | None], list[Row]]
 class CollectContext:
     query: QueryFn
     now: float  # wall-clock epoch seconds at the start of the collection
+    # The same, results in PostgreSQL's binary format (cheaper to parse for many rows);
+    # None: only ``query`` (fakes in tests).
+    query_binary: QueryFn | None = None
 
 
 @dataclass

@@ -1,12 +1,12 @@
-"""Index advisor: what-if planning of the slow statements with hypothetical indexes (dexter-style).
+"""Index advisor: what-if planning of the costliest statements with hypothetical indexes (dexter-style).
 
 Every ``statements.advisor.interval_seconds`` a background thread borrows one
 connection from the exporter's pool and, inside one READ ONLY transaction with
 tight ``statement_timeout`` / ``lock_timeout``:
 
-1. reads the slow SELECTs of this database from pg_stat_statements (mean time
-   over the slow threshold, 50% stricter on wedding days) and the large tables
-   that are mostly sequentially scanned (pg_stat_user_tables);
+1. reads the candidate SELECTs of this database from pg_stat_statements: the top
+   ones by total time, the slow ones and the ones scanning large tables
+   (:mod:`.ranking`), and the large tables that are mostly sequentially scanned;
 2. plans each statement generically: PostgreSQL 15 has no
    ``EXPLAIN (GENERIC_PLAN)``, so it runs ``PREPARE`` on the normalized text
    (the server infers the ``$n`` types), ``EXPLAIN (FORMAT JSON) EXECUTE`` with
@@ -14,8 +14,8 @@ tight ``statement_timeout`` / ``lock_timeout``:
    ``DEALLOCATE``;
 3. with HypoPG installed (``CREATE EXTENSION hypopg``, by an admin), plans it
    again with one hypothetical index at a time on the columns its WHERE/JOIN
-   clauses filter on: 1-column candidates, then 2-column ones. An index is
-   suggested only when it cuts the estimated cost by ``min_saving_ratio`` (half).
+   clauses filter on: 1-column candidates, then 2-column ones; judged per statement
+   and in total by :mod:`.planner`.
    Without HypoPG, the large, mostly seq-scanned tables give heuristic
    suggestions (no estimated saving).
 
@@ -42,58 +42,22 @@ import psycopg
 
 from ..errors import DatabaseUnavailable
 from ..sqlcheck import quote_ident
+from .advisor_sql import CANDIDATES_SQL, EXTENSIONS_SQL, RESET_SQL, TABLES_SQL, TEXTS_SQL
 from .candidates import predicate_columns
 from .classify import Table, parse_tree
 from .findings import LARGE_SEQ_SCANNED_SQL
 from .gate import PLANNABLE_KINDS, TRUST_SQL, plannable, qualified, resolve
+from .planner import Key, Planner
+from .plans import PlanChange, Shape, fold
+from .ranking import Candidate, choose, ms_per_hour
 from .suggestions import AdvisorResult, IndexSuggestion, seq_scan_finding
-from .whatif import TableInfo, sqlstate_label, what_if
+from .whatif import TableInfo, sqlstate_label
 
 if TYPE_CHECKING:
     from ..db import Database
     from .settings import StatementsSettings
 
 log = logging.getLogger(__name__)
-
-# {ext}: pg_stat_statements' schema, read from pg_extension.
-SLOW_SQL = """
-SELECT s.queryid, pg_catalog.min(s.query), pg_catalog.sum(s.calls)::float8,
-       (pg_catalog.sum(s.total_exec_time) / nullif(pg_catalog.sum(s.calls), 0))::float8 AS mean_ms
-FROM {ext}.pg_stat_statements(true) s
-WHERE s.toplevel AND s.queryid IS NOT NULL
-  AND s.dbid = (SELECT oid FROM pg_catalog.pg_database
-                WHERE datname = pg_catalog.current_database())
-GROUP BY s.queryid
-HAVING pg_catalog.sum(s.total_exec_time) / nullif(pg_catalog.sum(s.calls), 0) >= %(threshold)s
-ORDER BY pg_catalog.sum(s.total_exec_time) DESC
-LIMIT %(limit)s
-"""
-EXTENSIONS_SQL = """
-SELECT e.extname::text, n.nspname::text
-FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-WHERE e.extname IN ('pg_stat_statements', 'hypopg')
-"""
-
-# Tables named (schema, relation) as the gate resolved them.
-TABLES_SQL = """
-SELECT t.schemaname, t.relname, n.nspname, c.relname, c.oid, c.reltuples::float8,
-       (SELECT pg_catalog.array_agg(a.attname::text) FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-       (SELECT pg_catalog.array_agg(cols) FROM (
-           SELECT pg_catalog.array_to_string(
-                      pg_catalog.array_agg(a.attname::text ORDER BY k.ord), ',') AS cols
-           FROM pg_catalog.pg_index i
-           CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-           WHERE i.indrelid = c.oid AND i.indisvalid GROUP BY i.indexrelid) ix),
-       coalesce(st.seq_scan, 0), coalesce(st.idx_scan, 0), coalesce(st.n_live_tup, 0)
-FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]),
-               pg_catalog.unnest(%(names)s::text[])) AS t(schemaname, relname)
-JOIN pg_catalog.pg_namespace n ON n.nspname = t.schemaname
-JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = t.relname
-LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid
-WHERE c.relkind IN ('r', 'p', 'm')
-"""
 
 class IndexAdvisor:
     def __init__(self, settings: StatementsSettings, database: Database,
@@ -103,6 +67,10 @@ class IndexAdvisor:
         self.wedding_day = wedding_day
         self.latest: AdvisorResult | None = None
         self._hypopg: str | None = None  # HypoPG's schema, quoted, when it is installed
+        # queryid → (when, total_ms) at the last run: the per-hour rates of the next one
+        self._previous: dict[int, tuple[float, float]] = {}
+        self._rates: dict[int, float] = {}
+        self._shapes: dict[int, Shape] = {}  # queryid → baseline plan shape (plans.fold)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -148,6 +116,8 @@ class IndexAdvisor:
 
     def _advise(self, conn: psycopg.Connection[Any], threshold: float) -> AdvisorResult:
         cfg = self.settings.advisor
+        started = time.monotonic()
+        deadline = started + cfg.max_run_seconds
         skipped: dict[str, int] = {}
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
@@ -158,21 +128,21 @@ class IndexAdvisor:
             if "pg_stat_statements" not in schemas:
                 raise psycopg.errors.UndefinedFunction("pg_stat_statements is not created")
             self._hypopg = quote_ident(schemas["hypopg"]) if "hypopg" in schemas else None
-            hypopg = self._hypopg is not None
-            slow = conn.execute(SLOW_SQL.format(ext=quote_ident(schemas["pg_stat_statements"])),
-                                {"threshold": threshold, "limit": cfg.max_statements}).fetchall()
+            ext = quote_ident(schemas["pg_stat_statements"])
+            chosen = self._candidates(conn, ext, threshold)
+            texts = dict(conn.execute(TEXTS_SQL.format(ext=ext),
+                                      {"queryids": [c.queryid for c in chosen]}).fetchall())
             large = conn.execute(LARGE_SEQ_SCANNED_SQL,
                                  {"large": self.settings.large_table_rows}).fetchall()
             findings = tuple(seq_scan_finding(r) for r in large)
             large_tables = {(r[0], r[1]) for r in large}
-            best: dict[tuple[str, str, tuple[str, ...]], IndexSuggestion] = {}
-            evaluated = 0
-            give_up = time.monotonic() + cfg.max_run_seconds
-            for queryid, text, _calls, _mean in slow:
-                if time.monotonic() > give_up:
+            planner = Planner(conn, self._hypopg, cfg.min_saving_ratio, skipped, deadline)
+            heuristic: dict[Key, IndexSuggestion] = {}
+            for candidate in chosen:
+                if time.monotonic() > deadline:
                     skipped["run_time_budget"] = skipped.get("run_time_budget", 0) + 1
                     continue
-                planned = self._gate(conn, text or "", skipped)
+                planned = self._gate(conn, texts.get(candidate.queryid) or "", skipped)
                 if planned is None:
                     continue
                 text, resolved = planned
@@ -182,25 +152,60 @@ class IndexAdvisor:
                     continue
                 tables = self._tables(conn, {(s, n) for s, n in resolved})
                 by_table = predicate_columns(tree, _columns_lookup(tables))
-                evaluated += 1
-                if hypopg:
-                    found = what_if(conn, self._hypopg or "", queryid, text, tables, by_table,
-                                    cfg.min_saving_ratio, skipped)
+                if self._hypopg is not None:
+                    planner.plan(candidate, self._rates[candidate.queryid], text, tables,
+                                 by_table, self.settings.large_table_rows)
                 else:
-                    found = self._heuristic(queryid, tables, by_table, large_tables)
-                for s in found:
-                    key = (s.schema, s.table, s.columns)
-                    old = best.get(key)
-                    if old is None or (s.saving_ratio or 0) > (old.saving_ratio or 0):
-                        merged = old.queryids if old else ()
-                        best[key] = _with_queryids(s, (*merged, *s.queryids))
-                    else:
-                        best[key] = _with_queryids(old, (*old.queryids, *s.queryids))
-            if hypopg:
+                    planner.evaluated += 1
+                    planner.generic_cost(candidate.queryid, text, tables,
+                                         self.settings.large_table_rows)
+                    for s in self._heuristic(candidate.queryid, tables, by_table, large_tables):
+                        key = (s.schema, s.table, s.columns)
+                        old = heuristic.get(key)
+                        heuristic[key] = _with_queryids(s, (*(old.queryids if old else ()),
+                                                            *s.queryids))
+            if self._hypopg is not None:
+                planner.cross_check()
+                suggestions = planner.suggestions(cfg.min_seconds_saved_per_hour)
                 conn.execute(f"SELECT {self._hypopg}.hypopg_reset()")
-        ordered = sorted(best.values(), key=lambda s: -(s.saving_ratio or 0))
-        return AdvisorResult(time.time(), hypopg, threshold, evaluated, tuple(ordered),
-                             findings, None, skipped)
+            else:
+                suggestions = list(heuristic.values())
+        return AdvisorResult(time.time(), self._hypopg is not None, threshold, planner.evaluated,
+                             tuple(suggestions), findings, None, skipped,
+                             time.monotonic() - started, self._plan_changes(planner))
+
+    def _plan_changes(self, planner: Planner) -> tuple[PlanChange, ...]:
+        """Fold this run's plan shapes into the baselines; the regressions they show."""
+        changes = []
+        for queryid, (current, large) in planner.shapes.items():
+            self._shapes[queryid], regressed = fold(self._shapes.get(queryid), current, large)
+            changes += [PlanChange(queryid, t, "index", "seq") for t in regressed]
+        if len(self._shapes) > 10 * self.settings.advisor.max_statements:  # bounded
+            self._shapes = {q: self._shapes[q] for q in planner.shapes}
+        return tuple(changes)
+
+    def _candidates(self, conn: psycopg.Connection[Any], ext: str,
+                    threshold: float) -> list[Candidate]:
+        """The statements to plan (ranking.choose), and each one's execution time per hour."""
+        cfg = self.settings.advisor
+        rows = conn.execute(CANDIDATES_SQL.format(ext=ext), {
+            "limit": cfg.max_statements, "threshold": threshold,
+            "blocks": cfg.large_scan_blocks_per_call, "cap": 4 * cfg.max_statements}).fetchall()
+        chosen = choose([Candidate(int(q), c, t, b) for q, c, t, b in rows],
+                        limit=cfg.max_statements, threshold_ms=threshold,
+                        large_scan_blocks=cfg.large_scan_blocks_per_call)
+        try:
+            with conn.transaction():
+                row = conn.execute(RESET_SQL.format(ext=ext)).fetchone()
+        except psycopg.Error:  # pg_stat_statements before 1.9: no pg_stat_statements_info
+            row = None
+        since_reset = row[0] if row else None
+        now = time.monotonic()
+        self._rates = {c.queryid: ms_per_hour(c.total_ms, since_reset_seconds=since_reset,
+                                              previous=self._previous.get(c.queryid), now=now)
+                       for c in chosen}
+        self._previous = {c.queryid: (now, c.total_ms) for c in chosen}
+        return chosen
 
     def _gate(self, conn: psycopg.Connection[Any], text: str,
               skipped: dict[str, int]) -> tuple[str, set[tuple[str, str]]] | None:

@@ -8,13 +8,15 @@
     dbhealth_index_suggestion_info{table="guests",columns="email"} 1
 
 One statement per collection: ``pg_stat_statements(showtext := false)`` (no
-query texts shipped) plus ``pg_stat_statements_info.stats_reset`` in a
-sentinel row. Texts are needed only to classify queryids never seen before:
-then, at most every ``statements.text_fetch_interval_seconds``, that same single
-statement runs with ``showtext := true`` and returns text only for unknown ids.
-Classification (pglast) is time-boxed per collection; entries still waiting for
-it are held back and counted in full once classified. Counters are made
-monotonic by :mod:`exporter.statements.tracker`. Text never becomes a label.
+query texts shipped), read with a binary cursor, plus
+``pg_stat_statements_info.stats_reset`` in a sentinel row. Texts are needed only
+to classify queryids never seen before: they are handed to a background
+classifier (:mod:`exporter.statements.texts`) that fetches them in bounded
+batches over a connection of its own and classifies them off the scrape path;
+entries still waiting for it are held back and counted in full once classified.
+Rows whose counters did not change since the last reading are skipped first;
+counters are made monotonic by :mod:`exporter.statements.tracker`. Text never
+becomes a label.
 
 With Redis configured, the accumulators are shared by all replicas
 (:mod:`exporter.statements.shared`), so the counters served do not depend on which
@@ -26,10 +28,8 @@ Verify with: ``SELECT queryid, calls, total_exec_time FROM pg_stat_statements``.
 from __future__ import annotations
 
 import logging
-import time
-from typing import ClassVar, NoReturn, Protocol
+from typing import TYPE_CHECKING, ClassVar, NoReturn, Protocol
 
-import redis
 from psycopg import errors as pgerrors
 
 from ..collectors.base import CollectContext, Collected, Row
@@ -39,9 +39,13 @@ from .catalog import EXTENSION_SCHEMA_SQL
 from .classify import Classifier
 from .exposition import statement_families
 from .settings import StatementsSettings
-from .shared import SharedState
 from .suggestions import AdvisorResult
+from .texts import TextClassifier, database_fetch
 from .tracker import Deltas, StatementTracker
+
+if TYPE_CHECKING:
+    from ..db import Database
+    from .shared import SharedState  # imports redis: only deployments with Redis load it
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ _COLUMNS = "s.queryid, s.dbid, s.userid, s.calls, s.total_exec_time, s.rows"
 _SENTINEL = ("SELECT NULL::bigint, 0::oid, 0::oid, "
              "pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')::int::bigint, "
              "coalesce(extract(epoch FROM stats_reset)::float8, 0), "
-             "(extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint{text} "
+             "(extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::bigint "
              "FROM {schema}.pg_stat_statements_info")
 _THIS_DB = (" AND s.dbid = (SELECT oid FROM pg_catalog.pg_database "
             "WHERE datname = pg_catalog.current_database())")
@@ -66,11 +70,8 @@ HOW_TO_ENABLE = (
     "add pg_stat_statements to shared_preload_libraries in postgresql.conf, restart "
     "PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in the monitored database "
     "(details: docs/queries.md). Rechecking every %.0fs; this is logged once.")
-STARTUP_TEXT_FETCHES = 3
 # How much newer than ours a peer replica's pg_stat_statements reading can honestly be.
 MAX_PEER_LEAD_SECONDS = 60.0
-# Texts fetched but not classified yet (classification is time-boxed); bounds memory.
-MAX_PENDING_TEXTS = 5000
 # undefined function / table (extension dropped or never created), not preloaded
 _MISSING = (pgerrors.UndefinedFunction, pgerrors.UndefinedTable, pgerrors.ObjectNotInPrerequisiteState)
 
@@ -87,43 +88,42 @@ class AdvisorSource(Protocol):
     latest: AdvisorResult | None
 
 
-def build_sql(schema: str, *, with_text: bool, include_nested: bool, all_databases: bool) -> str:
+def build_sql(schema: str, *, include_nested: bool, all_databases: bool) -> str:
     """The one statement of a collection; ``schema`` is pg_stat_statements' (from pg_extension)."""
     where = "WHERE TRUE" + ("" if include_nested else " AND s.toplevel") \
         + ("" if all_databases else _THIS_DB)
     ext = quote_ident(schema)
-    if with_text:
-        return (f"SELECT {_COLUMNS}, CASE WHEN k.id IS NULL THEN s.query END "
-                f"FROM {ext}.pg_stat_statements(true) s "
-                f"LEFT JOIN pg_catalog.unnest(%(known)s::bigint[]) AS k(id) ON k.id = s.queryid {where} "
-                f"UNION ALL {_SENTINEL.format(text=', NULL::text', schema=ext)}")
     return (f"SELECT {_COLUMNS} FROM {ext}.pg_stat_statements(false) s {where} "
-            f"UNION ALL {_SENTINEL.format(text='', schema=ext)}")
+            f"UNION ALL {_SENTINEL.format(schema=ext)}")
 
 
 class StatementsCollector:
     name: ClassVar[str] = "statements"
 
     def __init__(self, settings: StatementsSettings, *, advisor: AdvisorSource | None = None,
-                 shared: SharedState | None = None) -> None:
+                 shared: SharedState | None = None, database: Database | None = None) -> None:
         """``advisor``: whose latest result is exported; ``shared``: the accumulators in
-        Redis shared by every replica (None: in this process only)."""
+        Redis shared by every replica (None: in this process only); ``database``: the pool
+        the background classifier borrows a connection from for texts (None: no texts,
+        every statement stays unclassified)."""
         self.settings = settings
         cfg = self.settings
         self.classifier = Classifier(cfg.table_domains, cfg.domain_priority)
+        self.texts = TextClassifier(cfg, self.classifier,
+                                    database_fetch(database) if database is not None else None)
         self.tracker = StatementTracker(cfg.top_n, regression_min_calls=cfg.regression_min_calls)
-        self.domains: dict[int, str] = {}  # queryid → domain, for every classified statement
         self.advisor = advisor
         self.schema: str | None = None  # pg_stat_statements' schema, read from pg_extension
-        self._sql = self._sql_text = ""
-        self._texts: dict[int, str | None] = {}  # fetched, waiting for classification
-        self._needs_text = False
-        self._last_text_fetch: float | None = None
-        self._text_fetches = 0
+        self._sql = ""
         self._shared = shared
         self._missing: str | None = None
         self._recheck_at = 0.0
         self.unclassified = 0
+
+    @property
+    def domains(self) -> dict[int, str]:
+        """queryid → domain, for every classified statement (published by the classifier)."""
+        return self.texts.domains
 
     # -- one collection ---------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> Collected:
@@ -131,21 +131,19 @@ class StatementsCollector:
             # Once per process (and after the extension went away): find its schema first.
             # The only collection where this collector runs two statements.
             self._locate(ctx)
-        rows, fetched_text = self._read(ctx)
+        rows = self._read(ctx)
         stats_reset, read_at, privileged = self._take_sentinel(rows)
         if not privileged:
             raise PrivilegeMissing(NEEDS)
-        if fetched_text:
-            self._remember_texts(rows)
-            rows = [r[:6] for r in rows]
-        self._classify_pending()
-        deltas = self._fold(rows, stats_reset, read_at or ctx.now)
+        with self.texts.lock:  # one consistent mapping for the whole fold
+            domains = dict(self.texts.domains)
+        deltas = self._fold(rows, domains, stats_reset, read_at or ctx.now)
         self.tracker.watch(deltas.by_queryid)
-        self._needs_text = any(q not in self._texts for q in deltas.unclassified)
         self.unclassified = len(deltas.unclassified)
-        if len(self.domains) > self.settings.max_known_statements:
-            present = {r[0] for r in rows}
-            self.domains = {q: d for q, d in self.domains.items() if q in present}
+        if deltas.unclassified and self.schema is not None:
+            self.texts.want(self.schema, deltas.unclassified)
+        if len(domains) > self.settings.max_known_statements:
+            self.texts.forget({r[0] for r in rows if r[0] is not None})
         return Collected(statement_families(self.tracker, self.unclassified, self._advice()))
 
     def _advice(self) -> AdvisorResult | None:
@@ -163,10 +161,8 @@ class StatementsCollector:
             self._unavailable(ctx, "pg_stat_statements is not in shared_preload_libraries")
         self.schema = str(found[0][0])
         cfg = self.settings
-        self._sql = build_sql(self.schema, with_text=False, include_nested=cfg.include_nested,
+        self._sql = build_sql(self.schema, include_nested=cfg.include_nested,
                               all_databases=cfg.all_databases)
-        self._sql_text = build_sql(self.schema, with_text=True, include_nested=cfg.include_nested,
-                                   all_databases=cfg.all_databases)
 
     def _unavailable(self, ctx: CollectContext, why: str) -> NoReturn:
         if self._missing is None:
@@ -176,19 +172,9 @@ class StatementsCollector:
         self.schema = None
         raise StatementsUnavailable(self._missing)
 
-    def _read(self, ctx: CollectContext) -> tuple[list[Row], bool]:
-        # At start the exporter's own statements appear right after the first read: the first
-        # few fetches ignore the interval so that warm-up takes seconds, not a minute.
-        interval = 0.0 if self._text_fetches < STARTUP_TEXT_FETCHES \
-            else self.settings.text_fetch_interval_seconds
-        with_text = self._last_text_fetch is None or (
-            self._needs_text and ctx.now - self._last_text_fetch >= interval)
+    def _read(self, ctx: CollectContext) -> list[Row]:
         try:
-            if with_text:
-                known = list(self.domains.keys() | self._texts.keys())
-                rows = ctx.query(self._sql_text, {"known": known})
-            else:
-                rows = ctx.query(self._sql, None)
+            rows = (ctx.query_binary or ctx.query)(self._sql, None)
         except QueryFailed as exc:
             if exc.matches(*_MISSING):
                 self._unavailable(ctx, str(exc))
@@ -196,10 +182,7 @@ class StatementsCollector:
         if self._missing is not None:
             log.info("pg_stat_statements is available again; statements collector resumed")
             self._missing = None
-        if with_text:
-            self._last_text_fetch = ctx.now
-            self._text_fetches += 1
-        return rows, with_text
+        return rows
 
     @staticmethod
     def _take_sentinel(rows: list[Row]) -> tuple[float | None, float | None, bool]:
@@ -210,11 +193,12 @@ class StatementsCollector:
                 return (float(row[4]) if row[4] else None), float(row[5]) / 1e6, bool(row[3])
         return None, None, True
 
-    def _fold(self, rows: list[Row], stats_reset: float | None, read_at: float) -> Deltas:
+    def _fold(self, rows: list[Row], domains: dict[int, str], stats_reset: float | None,
+              read_at: float) -> Deltas:
         """Fold the reading into the accumulators, shared through Redis when configured."""
         shared = self._shared
         if shared is None or not shared.available:
-            return self._fold_locally(rows, stats_reset, read_at)
+            return self._fold_locally(rows, domains, stats_reset, read_at)
         folded: Deltas | None = None
         try:
             for _ in range(3):
@@ -228,39 +212,19 @@ class StatementsCollector:
                 if self.tracker.read_at >= read_at:
                     return Deltas()  # a peer already folded a newer reading in: serve that
                 based_on = self.tracker.generation
-                folded = self._fold_locally(rows, stats_reset, read_at)
+                folded = self._fold_locally(rows, domains, stats_reset, read_at)
                 if shared.save(self.tracker, based_on):
                     return folded
             # Peers kept saving first: serve ours; the next collection starts from theirs.
             return folded if folded is not None else Deltas()
-        except redis.RedisError as exc:
+        except shared.errors as exc:
             shared.failed(exc)
             if folded is not None:
                 return folded
-            return self._fold_locally(rows, stats_reset, read_at)
+            return self._fold_locally(rows, domains, stats_reset, read_at)
 
-    def _fold_locally(self, rows: list[Row], stats_reset: float | None,
-                      read_at: float) -> Deltas:
-        deltas = self.tracker.update(rows, self.domains, stats_reset)
+    def _fold_locally(self, rows: list[Row], domains: dict[int, str],
+                      stats_reset: float | None, read_at: float) -> Deltas:
+        deltas = self.tracker.update(rows, domains, stats_reset)
         self.tracker.read_at = read_at
         return deltas
-
-    def _remember_texts(self, rows: list[Row]) -> None:
-        for row in rows:
-            queryid, text = row[0], row[6]
-            if queryid is None or queryid in self.domains:
-                continue
-            if text is None and queryid not in self._texts:
-                self.domains[queryid] = "other"  # text gone from the file: cannot classify
-            elif text is not None and len(self._texts) < MAX_PENDING_TEXTS:
-                self._texts[queryid] = text  # beyond the cap: fetched again next time
-
-    def _classify_pending(self) -> None:
-        if not self._texts:
-            return
-        stop = time.monotonic() + self.settings.classify_budget_seconds
-        for queryid in list(self._texts):
-            text = self._texts.pop(queryid)
-            self.domains[queryid] = self.classifier.classify(text)[0]
-            if time.monotonic() > stop:
-                break

@@ -66,13 +66,28 @@ def advisor_families(result: AdvisorResult | None) -> list[Metric]:
         "dbhealth_index_suggestion_estimated_saving_ratio",
         "Estimated planner cost saved by the suggested index on its slow statements (0-1).",
         labels=labels)
+    saved = GaugeMetricFamily(
+        "dbhealth_index_suggestion_estimated_saved_seconds_per_hour",
+        "Estimated execution time the suggested index saves per hour on the statements it helps.",
+        labels=labels)
+    helped = GaugeMetricFamily("dbhealth_index_suggestion_statements",
+                               "Statements the suggested index helps.", labels=labels)
     for suggestion in result.suggestions:
         key = [suggestion.table_label, suggestion.columns_label]
         info.add_metric(key, 1.0)
         if suggestion.saving_ratio is not None:
             saving.add_metric(key, suggestion.saving_ratio)
+        if suggestion.seconds_saved_per_hour is not None:
+            saved.add_metric(key, suggestion.seconds_saved_per_hour)
+            helped.add_metric(key, float(len(suggestion.helped)))
+    plans = GaugeMetricFamily(
+        "dbhealth_statement_plan_regression_info",
+        "1 per top statement whose generic plan reads a large table sequentially where it "
+        "used an index before (index scan -> seq scan).", labels=["queryid", "table"])
+    for change in result.plan_changes:
+        plans.add_metric([str(change.queryid), change.table], 1.0)
     return [
-        info, saving,
+        info, saving, saved, helped, plans,
         GaugeMetricFamily("dbhealth_index_advisor_last_run_timestamp_seconds",
                           "When the index advisor last finished.", value=result.finished_at),
         GaugeMetricFamily("dbhealth_index_advisor_success",

@@ -35,16 +35,29 @@ class StatementStats:
         return self.rows / self.calls if self.calls else 0.0
 
 
+# Domains where moving many rows per call is a bulk operation (a guest-list import, a
+# seating export), reported as such rather than as a slow statement.
+BULK_DOMAINS = frozenset({"guest_list"})
+
+
 def findings(stats: StatementStats, cfg: StatementsSettings, *, threshold_ms: float,
              tables: set[str], seq_scanned: set[str],
-             regression: tuple[float, float] | None) -> list[dict[str, Any]]:
-    """What is wrong with one statement: slow, seq scans on large tables, N+1, regression."""
+             regression: tuple[float, float] | None, domain: str = "other",
+             plan_regressed: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """What is wrong with one statement: slow, seq scans on large tables, N+1, regression,
+    a plan that got worse; or that it is a bulk operation (not slow, not N+1)."""
     found: list[dict[str, Any]] = []
-    if stats.mean_ms >= threshold_ms:
+    if domain in BULK_DOMAINS and stats.rows_per_call >= cfg.bulk_rows_per_call:
+        found.append({"kind": "bulk_operation", "rows_per_call": round(stats.rows_per_call, 1),
+                      "mean_ms": round(stats.mean_ms, 3), "calls": int(stats.calls)})
+    elif stats.mean_ms >= threshold_ms:
         found.append({"kind": "slow", "mean_ms": round(stats.mean_ms, 3),
                       "threshold_ms": threshold_ms})
     for table in sorted(tables & seq_scanned):
         found.append({"kind": "seq_scan_large_table", "table": table})
+    for table in plan_regressed:
+        found.append({"kind": "plan_regression", "table": table, "before": "index",
+                      "after": "seq"})
     if stats.calls >= cfg.n_plus_one_min_calls \
             and stats.rows_per_call <= cfg.n_plus_one_max_rows_per_call:
         found.append({"kind": "n_plus_one", "calls": int(stats.calls),

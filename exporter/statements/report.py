@@ -147,7 +147,10 @@ class QueryReport:
                 "rows": int(s.rows), "rows_per_call": round(s.rows_per_call, 3),
                 "wedding_critical": domain in WEDDING_CRITICAL_DOMAINS,
                 "findings": findings(s, self.cfg, threshold_ms=threshold, tables=set(tables),
-                                     seq_scanned=seq_scanned, regression=regression),
+                                     seq_scanned=seq_scanned, regression=regression,
+                                     domain=domain, plan_regressed=tuple(
+                                         c.table for c in (advice.plan_changes if advice else ())
+                                         if c.queryid == s.queryid)),
                 "index_suggestions": suggestions,
             })
         entries.sort(key=lambda e: (priority and not e["wedding_critical"],

@@ -43,8 +43,15 @@ class AdvisorSettings(_Strict):
     enabled: bool = True
     interval_seconds: float = Field(600.0, ge=1, le=86400)
     initial_delay_seconds: float = Field(60.0, ge=0, le=86400)
+    # Candidates: the top max_statements by total time, plus every slow statement and
+    # every statement reading large_scan_blocks_per_call shared blocks (8 KiB) per call,
+    # at most 2 x max_statements (exporter.statements.ranking).
     max_statements: int = Field(20, ge=1, le=200)
+    large_scan_blocks_per_call: float = Field(1000.0, ge=1)
+    # Per statement: the index must cut its plan's estimated cost by this much (dexter) ...
     min_saving_ratio: float = Field(0.5, gt=0, lt=1)
+    # ... and in total: save this much execution time per hour across its statements.
+    min_seconds_saved_per_hour: float = Field(1.0, ge=0)
     statement_timeout_seconds: float = Field(1.0, gt=0, le=60)
     lock_timeout_seconds: float = Field(0.05, gt=0, le=10)
     # The run holds one of the pool's connections: stop planning more statements after this.
@@ -62,7 +69,8 @@ class StatementsSettings(_Strict):
     include_nested: bool = False
     all_databases: bool = False
     text_fetch_interval_seconds: float = Field(60.0, ge=0, le=86400)
-    classify_budget_seconds: float = Field(0.05, gt=0, le=10)
+    # Texts of new queryids are fetched off the scrape path, this many per statement.
+    text_batch_size: int = Field(500, ge=1, le=10_000)
     missing_recheck_seconds: float = Field(60.0, ge=0, le=86400)
     max_known_statements: int = Field(20_000, ge=100, le=1_000_000)
     table_domains: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TABLE_DOMAINS))
@@ -70,6 +78,9 @@ class StatementsSettings(_Strict):
     slow_threshold_ms: float = Field(500.0, gt=0)
     wedding_day_factor: float = Field(0.5, gt=0, le=1)
     large_table_rows: int = Field(100_000, ge=1)
+    # Statements on the guest list moving at least this many rows per call are bulk
+    # operations (imports, exports): reported as such, never as slow statements.
+    bulk_rows_per_call: float = Field(1000.0, gt=0)
     n_plus_one_min_calls: int = Field(10_000, ge=1)
     n_plus_one_max_rows_per_call: float = Field(1.0, ge=0)
     regression_factor: float = Field(2.0, gt=1)

@@ -115,6 +115,9 @@ class SharedState:
         self.state_key = f"{settings.redis.key_prefix}:{scope}:statements:state"
         self.generation_key = f"{settings.redis.key_prefix}:{scope}:statements:generation"
 
+    # What a failed Redis call raises, for callers that do not import redis themselves.
+    errors: tuple[type[Exception], ...] = (redis.RedisError,)
+
     @property
     def available(self) -> bool:
         return self.link.available

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .settings import DOMAINS
@@ -80,39 +80,61 @@ class StatementTracker:
         # the pg_stat_statements reading it includes was taken.
         self.generation = 0
         self.read_at = 0.0
+        # Total time per queryid over ``last``, kept up to date row by row; rebuilt when
+        # ``last`` is replaced (identity check: the dict it was built for).
+        self._totals_ms: dict[int, float] = {}
+        self._totals_of: dict[Key, tuple[int, float, int]] | None = None
+        self._folded: set[EntryRow] = set()  # the rows of the last reading folded in
 
-    def update(self, rows: Iterable[EntryRow], domain_of: Mapping[int, str],
+    def update(self, rows: Sequence[EntryRow], domain_of: Mapping[int, str],
                stats_reset: float | None) -> Deltas:
-        """Fold one pg_stat_statements reading in. Entries whose queryid has no domain
-        yet are held back: they keep the baseline they had (none when new), so what
-        they did meanwhile counts once they are classified."""
+        """Fold one pg_stat_statements reading in. Rows identical to ones already folded
+        in (counters unchanged: most rows, most of the time) are dropped first, by one
+        set difference, before any other work. Entries whose queryid has no domain yet
+        are held back: they keep the baseline they had (none when new), so what they did
+        meanwhile counts once they are classified."""
         if stats_reset is not None and self.stats_reset is not None \
                 and stats_reset != self.stats_reset:
             self.last = {}  # everything was reset: every value now is new since then
         self.stats_reset = stats_reset if stats_reset is not None else self.stats_reset
         last = self.last
-        new_last: dict[Key, tuple[int, float, int]] = {}
-        totals_ms: dict[int, float] = {}
+        if self._totals_of is not last:  # replaced (a reset, or a peer's state from Redis)
+            self._rebuild_totals()
+        totals_ms = self._totals_ms
+        current = set(rows)
+        changed = current - self._folded
+        known = len(current) - len(changed)  # unchanged rows: their entries are in ``last``
+        added = 0
+        rerank = not self._folded  # everything is new: rank every statement
+        touched: set[int] = set()
+        held: set[EntryRow] = set()
         out = Deltas()
         deltas = out.by_queryid
-        seen = 0
-        for queryid, dbid, userid, calls, total_ms, nrows in rows:
-            seen += 1
+        for row in changed:
+            queryid = row[0]
+            key: Key = row[:3]
+            now: tuple[int, float, int] = row[3:]
+            before = last.get(key)
+            if before is not None:
+                known += 1
             if queryid is None:
                 domain = "other"
             else:
                 domain = domain_of.get(queryid)  # type: ignore[assignment]
-                if domain is None:
+                if domain is None:  # held back: the baseline (a peer's, or none) stays
                     out.unclassified.add(queryid)
-                    baseline = last.get((queryid, dbid, userid))
-                    if baseline is not None:  # known to a peer replica, not yet to us
-                        new_last[(queryid, dbid, userid)] = baseline
+                    held.add(row)
                     continue
-                totals_ms[queryid] = totals_ms.get(queryid, 0.0) + total_ms
-            key = (queryid, dbid, userid)
-            now = (calls, total_ms, nrows)
-            new_last[key] = now
-            before = last.get(key)
+                touched.add(queryid)
+                if before == now:
+                    continue  # held back before, same counters as its baseline
+                step = now[1] - (before[1] if before is not None else 0.0)
+                totals_ms[queryid] = totals_ms.get(queryid, 0.0) + step
+                rerank = rerank or step < 0
+            if before is None:
+                added += 1
+            last[key] = now
+            calls, total_ms, nrows = now
             if before is None or calls < before[0] or total_ms < before[1] or nrows < before[2]:
                 d_calls, d_ms, d_rows = now
             else:
@@ -125,14 +147,38 @@ class StatementTracker:
             else:
                 prev = deltas.get(queryid, (0.0, 0.0))
                 deltas[queryid] = (prev[0] + d_calls, prev[1] + d_ms / 1000.0)
-        self.last = new_last
-        self.entries = seen
-        self._attribute(deltas, totals_ms, domain_of)
+        if known + added < len(last):  # entries gone (evicted, or reset one by one)
+            present = {row[:3] for row in rows}
+            for gone in [k for k in last if k not in present]:
+                del last[gone]
+            self._rebuild_totals()
+            rerank = True
+        self._folded = current - held if held else current
+        self.entries = len(rows)
+        self._attribute(deltas, domain_of, None if rerank else touched)
         return out
 
-    def _attribute(self, deltas: dict[int, tuple[float, float]], totals_ms: dict[int, float],
-                   domain_of: Mapping[int, str]) -> None:
-        top = heapq.nlargest(self.top_n, totals_ms, key=totals_ms.__getitem__)
+    def _rebuild_totals(self) -> None:
+        """Total time per queryid over the entries in ``last`` (what the top N ranks by)."""
+        totals: dict[int, float] = {}
+        for (queryid, _, _), (_, total_ms, _) in self.last.items():
+            if queryid is not None:
+                totals[queryid] = totals.get(queryid, 0.0) + total_ms
+        self._totals_ms = totals
+        self._totals_of = self.last
+        self._folded = set()
+
+    def _attribute(self, deltas: dict[int, tuple[float, float]], domain_of: Mapping[int, str],
+                   touched: set[int] | None) -> None:
+        """The top N by total time, and each delta to its series or to ``other``. When
+        no total went down (``touched``: the statements whose total moved), only the
+        last top N and the touched statements can be in the new one."""
+        totals_ms = self._totals_ms
+        if touched is None or len(self.tracked) < self.top_n:
+            pool: Iterable[int] = (q for q in totals_ms if q in domain_of)
+        else:
+            pool = set(self.tracked) | {q for q in touched if q in domain_of}
+        top = heapq.nlargest(self.top_n, pool, key=totals_ms.__getitem__)
         top_set = set(top)
         for queryid in top:
             if queryid not in self.series:

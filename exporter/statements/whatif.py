@@ -9,6 +9,7 @@ infers the ``$n`` types), ``EXPLAIN (FORMAT JSON) EXECUTE``d with NULL arguments
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -16,7 +17,7 @@ from psycopg import sql
 
 from .candidates import index_candidates
 from .classify import Table
-from .suggestions import IndexSuggestion
+from .ranking import helps
 
 PREPARED = "dbhealth_advisor_plan"
 
@@ -42,32 +43,37 @@ def _one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
     return None if row is None else row[0]
 
 
-def what_if(conn: psycopg.Connection[Any], hypopg: str, queryid: int, text: str,
-            tables: dict[Table, TableInfo], by_table: dict[Table, list[str]],
-            min_saving_ratio: float, skipped: dict[str, int]) -> list[IndexSuggestion]:
-    """The best hypothetical index for one statement (HypoPG in schema ``hypopg``), if any
-    cuts its estimated cost by ``min_saving_ratio``."""
-    before = cost(conn, text, skipped)
-    if before is None or before <= 0:
-        return []
-    gate = before * (1.0 - min_saving_ratio)
+# Never an index on the system catalogs, whatever the exporter's own queries cost.
+SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
+
+
+def best_index(conn: psycopg.Connection[Any], hypopg: str, text: str, before: float,
+               tables: dict[Table, TableInfo], by_table: dict[Table, list[str]],
+               min_saving_ratio: float, skipped: dict[str, int],
+               deadline: float) -> tuple[TableInfo, tuple[str, ...], float] | None:
+    """The hypothetical index (HypoPG in schema ``hypopg``) that makes one statement cheapest,
+    if one cuts its estimated cost ``before`` by ``min_saving_ratio``: (table, columns, after)."""
     for width in (1, 2):  # dexter: single columns first, pairs only if none is enough
         winner: tuple[float, TableInfo, tuple[str, ...]] | None = None
         for ref, columns in by_table.items():
             info = tables.get(ref)
-            if info is None:
+            if info is None or info.schema in SYSTEM_SCHEMAS:
                 continue
             for cand in index_candidates(columns[:4], max_columns=width):
                 if len(cand) != width or info.indexed(cand):
                     continue
+                if time.monotonic() > deadline:
+                    skipped["run_time_budget"] = skipped.get("run_time_budget", 0) + 1
+                    return None
                 after = hypothetical_cost(conn, hypopg, text, info, cand, skipped)
-                if after is not None and after <= gate and (winner is None or after < winner[0]):
+                if helps(before, after, min_saving_ratio) and after is not None \
+                        and (winner is None or after < winner[0]):
                     winner = (after, info, cand)
         if winner is not None:
             after, info, cand = winner
-            return [IndexSuggestion(info.schema, info.name, cand, "hypopg", (queryid,),
-                                    1.0 - after / before, round(before, 2), round(after, 2))]
-    return []
+            return info, cand, after
+    return None
+
 
 def hypothetical_cost(conn: psycopg.Connection[Any], hypopg: str, text: str, info: TableInfo,
                       columns: tuple[str, ...], skipped: dict[str, int]) -> float | None:
@@ -88,6 +94,13 @@ def hypothetical_cost(conn: psycopg.Connection[Any], hypopg: str, text: str, inf
 
 def cost(conn: psycopg.Connection[Any], text: str, skipped: dict[str, int]) -> float | None:
     """Estimated total cost of the generic plan; None when it cannot be planned."""
+    plan = generic_plan(conn, text, skipped)
+    return None if plan is None else float(plan["Total Cost"])
+
+
+def generic_plan(conn: psycopg.Connection[Any], text: str,
+                 skipped: dict[str, int]) -> dict[str, Any] | None:
+    """The generic plan's top node (EXPLAIN FORMAT JSON); None when it cannot be planned."""
     prepared = False
     try:
         with conn.transaction():  # a savepoint: one failure leaves the run going
@@ -98,7 +111,8 @@ def cost(conn: psycopg.Connection[Any], text: str, skipped: dict[str, int]) -> f
                          [PREPARED])
             args = f"({', '.join(['NULL'] * int(count))})" if count else ""
             plan = _one(conn, f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}{args}")
-        return float(plan[0]["Plan"]["Total Cost"])
+        top: dict[str, Any] = plan[0]["Plan"]
+        return top
     except psycopg.Error as exc:
         skipped[sqlstate_label(exc)] = skipped.get(sqlstate_label(exc), 0) + 1
         return None

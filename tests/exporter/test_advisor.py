@@ -27,8 +27,10 @@ def _workload(dsn: str, *, indexed_too: bool = True) -> None:
 
 
 def _advise(dsn: str, **statements: object) -> tuple[IndexAdvisor, Database]:
+    # A handful of millisecond lookups: judged per statement only (no bar in total).
+    advisor = {"min_seconds_saved_per_hour": 0, **statements.pop("advisor", {})}  # type: ignore[dict-item]
     settings = settings_for(dsn, statements={"slow_threshold_ms": 0.0001, "large_table_rows": 5000,
-                                             **statements})
+                                             **statements, "advisor": advisor})
     database = Database(settings.database)
     database.open()
     return IndexAdvisor(settings.statements, database, lambda: False), database

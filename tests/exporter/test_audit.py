@@ -36,7 +36,7 @@ def test_one_row_per_interval_even_with_two_replicas(demo_dsn: str) -> None:
     for db in databases:
         db.open()
     try:
-        scraper = Scraper(databases[0], build_collectors(settings))
+        scraper = Scraper(databases[0], build_collectors(settings, database=databases[0]))
         snapshot = scraper.collect(time.monotonic() + 10)
         writers = [AuditWriter(AuditSettings(interval_seconds=300), db) for db in databases]
         assert writers[0].record(snapshot) is True
@@ -63,7 +63,7 @@ def test_retention_purges_old_rows(demo_dsn: str) -> None:
     database = Database(settings.database)
     database.open()
     try:
-        snapshot = Scraper(database, build_collectors(settings)).collect(
+        snapshot = Scraper(database, build_collectors(settings, database=database)).collect(
             time.monotonic() + 10)
         AuditWriter(AuditSettings(retention_days=30), database).record(snapshot)
     finally:

@@ -45,7 +45,7 @@ def database(settings: Settings) -> Iterator[Database]:
 def make_cache(settings: Settings, database: Database) -> SnapshotCache:
     tier = RedisTier(settings.redis, namespace_for(settings.database.url,
                                                    settings.enabled_collectors))
-    scraper = Scraper(database, build_collectors(settings))
+    scraper = Scraper(database, build_collectors(settings, database=database))
     return SnapshotCache(settings.cache, scraper, tier)
 
 

@@ -24,7 +24,7 @@ def collect(dsn: str, **overrides: object) -> tuple[Samples, Scraper]:
     database = Database(settings.database)
     database.open()
     try:
-        scraper = Scraper(database, build_collectors(settings))
+        scraper = Scraper(database, build_collectors(settings, database=database))
         snapshot = scraper.collect(time.monotonic() + 10)
         return Samples(snapshot.exposition), scraper
     finally:

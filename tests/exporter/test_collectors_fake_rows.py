@@ -22,6 +22,7 @@ from exporter.statements.settings import StatementsSettings
 from exporter.wedding.collector import WeddingCollector
 from exporter.wedding.settings import WeddingSettings
 
+from ..support.polling import wait_until
 from ..support.scrape import Samples
 
 Row = tuple[Any, ...]
@@ -129,17 +130,30 @@ def sentinel(privileged: int = 1, reset: float = 0.0, at_us: int = 1_800_000_000
     return (None, 0, 0, privileged, reset, at_us)
 
 
-def test_statements_first_finds_the_extension_then_reads_it() -> None:
+def test_statements_first_finds_the_extension_then_reads_counters_only() -> None:
     collector = StatementsCollector(StatementsSettings())
-    text_rows = [(1, 5, 10, 3, 1500.0, 30, "SELECT * FROM guests WHERE email = $1"),
-                 (None, 5, 11, 7, 10.0, 1, None),   # another role's entry, queryid hidden
-                 (*sentinel(), None)]
-    _, samples, fake = run(collector, [("monitoring", True, True)], text_rows)
+    asked_texts: list[tuple[str, list[int]]] = []
+
+    def texts(schema: str, queryids: list[int]) -> dict[int, str | None]:
+        asked_texts.append((schema, queryids))  # what the background classifier fetches
+        return {1: "SELECT * FROM guests WHERE email = $1"}
+
+    collector.texts.fetch = texts
+    rows = [(1, 5, 10, 3, 1500.0, 30),
+            (None, 5, 11, 7, 10.0, 1),   # another role's entry, queryid hidden
+            sentinel()]
+    _, samples, fake = run(collector, [("monitoring", True, True)], rows)
     assert collector.schema == "monitoring" and "pg_extension" in fake.asked[0][0]
-    assert '"monitoring".pg_stat_statements(true)' in fake.asked[1][0]
-    assert samples.value("dbhealth_query_calls_total", domain="guest_list") == 3
+    assert '"monitoring".pg_stat_statements(false)' in fake.asked[1][0]
     assert samples.value("dbhealth_query_calls_total", domain="other") == 7
+    assert samples.value("dbhealth_statements_unclassified") == 1  # held back
     assert samples.value("dbhealth_statements_entries") == 2
+    wait_until(lambda: not collector.texts.busy, what="the background classifier")
+    assert asked_texts == [("monitoring", [1])]
+    _, samples, fake = run(collector, rows)  # same counters: counted in full once classified
+    assert len(fake.asked) == 1
+    assert samples.value("dbhealth_query_calls_total", domain="guest_list") == 3
+    assert samples.value("dbhealth_statements_unclassified") == 0
 
 
 def test_statements_missing_extension_and_missing_privilege() -> None:
@@ -150,7 +164,7 @@ def test_statements_missing_extension_and_missing_privilege() -> None:
     with pytest.raises(PrivilegeMissing):
         run(StatementsCollector(StatementsSettings()), [("public", False, True)])
     collector = StatementsCollector(StatementsSettings())
-    run(collector, [("public", True, True)], [(*sentinel(), None)])
+    run(collector, [("public", True, True)], [sentinel()])
     with pytest.raises(PrivilegeMissing):  # lost between collections: the sentinel says so
         run(collector, [(*sentinel(privileged=0),)])
 

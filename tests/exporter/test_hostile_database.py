@@ -87,7 +87,8 @@ def test_no_planted_code_ever_runs_as_the_monitoring_role(
                              audit={"enabled": True, "interval_seconds": 10},
                              statements={"slow_threshold_ms": 0.0001, "large_table_rows": 100,
                                          "advisor": {"initial_delay_seconds": 0,
-                                                     "max_statements": 200}})
+                                                     "max_statements": 200,
+                                                     "min_seconds_saved_per_hour": 0}})
     url = base_url(exporter)
     for _ in range(3):
         samples = scrape(url)

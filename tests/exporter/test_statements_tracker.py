@@ -7,6 +7,8 @@ every step, as a collection would.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +120,35 @@ def test_regression_against_the_statements_own_earlier_mean() -> None:
     assert found is not None
     recent, earlier = found
     assert abs(recent - 9.0) < 1e-6 and abs(earlier - 2.0) < 1e-6
+
+
+class Recording(dict[int, str]):
+    """A queryid → domain map that records which queryids were looked up."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.asked: list[int] = []
+
+    def get(self, key: int, default: Any = None) -> Any:  # type: ignore[override]
+        self.asked.append(key)
+        return super().get(key, default)
+
+
+def test_rows_whose_counters_did_not_change_are_skipped_before_anything_else() -> None:
+    tracker = StatementTracker(2)
+    domains = Recording({1: "guest_list", 2: "payment", 3: "other"})
+    rows = [(1, 5, 10, 3, 30.0, 3), (2, 5, 10, 1, 5.0, 1), (3, 5, 10, 9, 1.0, 9)]
+    tracker.update(rows, domains, 1.0)
+    assert sorted(domains.asked) == [1, 2, 3]
+    domains.asked.clear()
+    changed = [rows[0], (2, 5, 10, 2, 7.5, 2), rows[2]]
+    deltas = tracker.update(changed, domains, 1.0)
+    assert domains.asked == [2]  # the unchanged rows: no lookup, no arithmetic
+    assert deltas.by_queryid == {2: (1, 0.0025)}
+    assert tracker.tracked == [1, 2]  # the top N still ranks every entry by total time
+    assert tracker.domains["payment"].calls == 2 and tracker.domains["guest_list"].calls == 3
+    deltas = tracker.update(changed, domains, 1.0)
+    assert deltas.by_queryid == {} and tracker.entries == 3
+    tracker.update(changed[:2], domains, 1.0)  # entry 3 evicted: forgotten, nothing lost
+    assert tracker.domains["other"].calls == 9
+    assert (3, 5, 10) not in tracker.last

@@ -14,7 +14,7 @@ from pglast import parse_sql
 from exporter import audit
 from exporter.collectors import activity, archiver, backup, database, replication, tables
 from exporter.sqlcheck import names_in
-from exporter.statements import advisor, catalog, collector, findings, gate, report
+from exporter.statements import advisor_sql, catalog, collector, findings, gate, report, texts
 from exporter.wedding import collector as wedding_collector
 from exporter.wedding import override
 from exporter.wedding.settings import WeddingSettings
@@ -122,14 +122,16 @@ def _statements() -> Iterable[tuple[str, str]]:
     yield "findings", findings.LARGE_SEQ_SCANNED_SQL
     yield "gate", gate.TRUST_SQL
     for flag in (True, False):
-        yield f"statements text={flag}", collector.build_sql("ext", with_text=flag,
-                                                             include_nested=False,
-                                                             all_databases=False)
+        yield f"statements nested={flag}", collector.build_sql("ext", include_nested=flag,
+                                                               all_databases=not flag)
+    yield "statement texts", texts.TEXTS_SQL.format(ext='"ext"')
     yield "report top", report.TOP_SQL.format(ext='"ext"')
     yield "report text", report.TEXT_SQL.format(ext='"ext"')
-    yield "advisor slow", advisor.SLOW_SQL.format(ext='"ext"')
-    yield "advisor tables", advisor.TABLES_SQL
-    yield "advisor extensions", advisor.EXTENSIONS_SQL
+    yield "advisor candidates", advisor_sql.CANDIDATES_SQL.format(ext='"ext"')
+    yield "advisor texts", advisor_sql.TEXTS_SQL.format(ext='"ext"')
+    yield "advisor reset", advisor_sql.RESET_SQL.format(ext='"ext"')
+    yield "advisor tables", advisor_sql.TABLES_SQL
+    yield "advisor extensions", advisor_sql.EXTENSIONS_SQL
     yield "audit insert", audit.INSERT.format(table='"public".t')
     yield "audit purge", audit.PURGE.format(table='"public".t')
     yield "override set", override.SET.format(table='"public".t')

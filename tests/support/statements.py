@@ -16,7 +16,9 @@ from exporter.scrape import Scraper
 from exporter.server import build_collectors
 from exporter.settings import Settings, load_settings
 from exporter.snapshot import Snapshot
+from exporter.statements.collector import StatementsCollector
 
+from .polling import wait_until
 from .postgres import PostgresServer
 from .scrape import Samples
 
@@ -69,7 +71,7 @@ def direct_scraper(settings: Settings) -> Iterator[Scraper]:
     database = Database(settings.database)
     database.open()
     try:
-        yield Scraper(database, build_collectors(settings))
+        yield Scraper(database, build_collectors(settings, database=database))
     finally:
         database.close()
 
@@ -77,6 +79,25 @@ def direct_scraper(settings: Settings) -> Iterator[Scraper]:
 def collect(scraper: Scraper) -> tuple[Snapshot, Samples]:
     snapshot = scraper.collect(time.monotonic() + 30)
     return snapshot, Samples(snapshot.exposition)
+
+
+def statements_of(scraper: Scraper) -> StatementsCollector:
+    return next(c for c in scraper.collectors if isinstance(c, StatementsCollector))
+
+
+def collect_settled(scraper: Scraper, timeout: float = 60.0) -> tuple[Snapshot, Samples]:
+    """Collect until nothing is left to classify: after each collection, wait for the
+    background classifier to finish the texts that collection handed it."""
+    collector = statements_of(scraper)
+
+    def settled() -> tuple[Snapshot, Samples] | None:
+        snapshot, samples = collect(scraper)
+        wait_until(lambda: not collector.texts.busy, timeout=timeout,
+                   what="the background classifier")
+        return (snapshot, samples) if samples.value("dbhealth_statements_unclassified") == 0 \
+            else None
+
+    return wait_until(settled, timeout=timeout, interval=0, what="every statement classified")
 
 
 def counters(samples: Samples) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
