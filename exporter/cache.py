@@ -49,20 +49,6 @@ log = logging.getLogger(__name__)
 
 
 
-def shared_ttl(settings: CacheSettings, wedding_day: bool | None) -> float:
-    """How long a shared (L2) snapshot is served; an unknown day counts as a wedding day."""
-    if wedding_day is False:
-        return settings.l2_ttl_seconds
-    return settings.l2_wedding_day_ttl_seconds
-
-
-def local_ttl(settings: CacheSettings, wedding_day: bool | None) -> float:
-    """How long this process serves its own (L1) snapshot: never longer than the shared
-    TTL in force, so on a wedding day no tier serves data older than the scrape interval
-    the wedding-day TTL is chosen for (docs/latency.md)."""
-    return min(settings.l1_ttl_seconds, shared_ttl(settings, wedding_day))
-
-
 class Holder(Enum):
     """Who collects for everybody this time (single-flight through a Redis lock)."""
 
@@ -213,10 +199,10 @@ class SnapshotCache:
         return snap.age() <= ttl
 
     def _l2_ttl(self, snap: Snapshot | None) -> float:
-        return shared_ttl(self.settings, snap.wedding_day if snap is not None else None)
+        return self.settings.shared_ttl(snap.wedding_day if snap is not None else None)
 
     def _l1_ttl(self, snap: Snapshot) -> float:
-        return local_ttl(self.settings, snap.wedding_day)
+        return self.settings.local_ttl(snap.wedding_day)
 
     def get(self, deadline: float) -> tuple[Snapshot, str]:
         """The snapshot to serve and where it came from (l1, l2, shared, collected, stale)."""

@@ -1,10 +1,9 @@
 """Exporter settings: defaults → YAML file → environment → command-line flags.
 
-Everything is validated once, at start, and every problem is reported together,
-each naming its key (``cache.l1_ttl_seconds: Input should be greater than 0``).
-Unknown keys are errors too, so a typo never silently falls back to a default.
-Secrets (the DSN's password, Redis password, the bearer token) are masked
-whenever settings are shown or logged.
+Validated once, at start; every problem is reported together, each naming its key
+(``cache.l1_ttl_seconds: Input should be greater than 0``). Unknown keys are errors, so
+a typo never falls back to a default. Secrets (the DSN's and Redis's passwords, the
+bearer token) are masked whenever settings are shown or logged.
 """
 
 from __future__ import annotations
@@ -87,16 +86,21 @@ class RedisSettings(_Section):
 
 
 class CacheSettings(_Section):
-    # On wedding days every tier keeps a snapshot at most l2_wedding_day_ttl_seconds:
-    # just under the shipped 10 s scrape interval, so a single Prometheus always gets a
-    # fresh collection and an HA pair shares one per interval (docs/latency.md).
+    # Wedding days: no tier keeps a snapshot past l2_wedding_day_ttl (docs/latency.md).
     l1_ttl_seconds: float = Field(30.0, ge=0, le=3600)
     l2_ttl_seconds: float = Field(60.0, ge=0, le=3600)
     l2_wedding_day_ttl_seconds: float = Field(9.0, ge=0, le=3600)
     error_ttl_seconds: float = Field(5.0, ge=0, le=300)
-    # A shared snapshot stamped further in the future than this is refused (clock skew
-    # between replicas, or a forged entry): it would otherwise look fresh forever.
+    # A shared snapshot stamped further ahead is refused: it would look fresh forever.
     max_clock_skew_seconds: float = Field(2.0, ge=0, le=60)
+
+    def shared_ttl(self, wedding_day: bool | None) -> float:
+        """How long a shared (L2) snapshot is served; an unknown day counts as a wedding day."""
+        return self.l2_ttl_seconds if wedding_day is False else self.l2_wedding_day_ttl_seconds
+
+    def local_ttl(self, wedding_day: bool | None) -> float:
+        """How long a process serves its own (L1) snapshot: never past the shared TTL."""
+        return min(self.l1_ttl_seconds, self.shared_ttl(wedding_day))
 
 
 class AuditSettings(_Section):
@@ -109,8 +113,7 @@ class WebSettings(_Section):
     listen_address: str = "0.0.0.0:9188"
     auth_token: str | None = None
     rate_limit_per_minute: int = Field(120, ge=0, le=100_000)
-    # /health has a bucket of its own: load balancers must never be starved by the
-    # token endpoints' traffic from the same address.
+    # /health has its own bucket: the token endpoints never starve load balancers.
     health_rate_limit_per_minute: int = Field(600, ge=0, le=100_000)
     # The connection handler: requests are read asynchronously and answered by a fixed
     # pool of threads, so slow or idle clients hold a socket, never a thread.

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exporter.cache import RedisTier, SnapshotCache, local_ttl, namespace_for, shared_ttl
+from exporter.cache import RedisTier, SnapshotCache, namespace_for
 from exporter.db import Database
 from exporter.scrape import Scraper
 from exporter.server import build_collectors
@@ -70,7 +70,7 @@ def aged(seconds: float, wedding_day: float) -> Snapshot:
 ])
 def test_ttl_in_force(wedding_day: bool | None, shared: float, local: float) -> None:
     settings = CacheSettings()
-    assert (shared_ttl(settings, wedding_day), local_ttl(settings, wedding_day)) == (shared, local)
+    assert (settings.shared_ttl(wedding_day), settings.local_ttl(wedding_day)) == (shared, local)
 
 
 def test_wedding_day_ttl_is_under_the_shipped_scrape_interval() -> None:
