@@ -92,6 +92,11 @@ def _run(argv: list[str], env: dict[str, str], timeout: float, what: str) -> Non
         raise RestoreFailed(f"{what} exited {done.returncode}: {sanitize(' '.join(tail))[:400]}")
 
 
+def _log_tail(log: Path) -> str:
+    text = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+    return sanitize(" ".join(text))[:400]
+
+
 def _wait_promoted(dsn: str, alive: Callable[[], bool], deadline: float, log: Path) -> datetime | None:
     while True:
         try:
@@ -103,9 +108,7 @@ def _wait_promoted(dsn: str, alive: Callable[[], bool], deadline: float, log: Pa
         except psycopg.OperationalError:
             pass
         if not alive():
-            text = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-            raise RestoreFailed("the restored server stopped before promotion: "
-                                + sanitize(" ".join(text))[:400])
+            raise RestoreFailed("the restored server stopped before promotion: " + _log_tail(log))
         if time.monotonic() > deadline:
             raise RestoreFailed("the restored server did not finish recovery in time")
         time.sleep(0.2)
@@ -146,9 +149,14 @@ def restored(settings: PgBackRestSettings, region: RegionSettings, label: str, t
         result.phases["restore"] = round(time.monotonic() - clock, 3)
         recovery = time.monotonic()
         opts = " ".join(f"-c {k}={v}" for k, v in options.items())
-        _run(_as_user([*pg_ctl, "-l", str(work / "server.log"), "-o", opts, "-W", "start"], d.user), env,
-             60, "pg_ctl start")
         started = True
+        # -w returns at the consistent point (hot standby open), mid-replay: promotion is polled below.
+        wait = str(max(int(deadline - time.monotonic()), 1))
+        try:
+            _run(_as_user([*pg_ctl, "-l", str(work / "server.log"), "-o", opts, "-w", "-t", wait, "start"],
+                          d.user), env, d.timeout_seconds, "pg_ctl start")
+        except RestoreFailed:
+            raise RestoreFailed("the restored server did not start: " + _log_tail(work / "server.log")) from None
         progress(f"restore: server started on socket port {port}; waiting for promotion")
         result.replayed_to = _wait_promoted(result.dsn, lambda: (data / "postmaster.pid").exists(), deadline,
                                             work / "server.log")

@@ -96,6 +96,7 @@ def pgbr_repo(moto: MotoServer, tls_s3: TlsTerminator) -> Iterator[Repo]:
         repo.marks_at["target"] = insert_marks(repo, 4)
         with psycopg.connect(repo.server.dsn()) as conn:
             repo.target_time = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
+        switch_and_archive(repo)  # a segment between the last backup and the newest: the gap test's
         insert_marks(repo, 2)
         switch_and_archive(repo)
         yield repo

@@ -76,6 +76,13 @@ class Repo:
         self.labels.append(label)
         return label
 
+    def backup_entries(self, bucket: str) -> list[Any]:
+        from backup.pgbackrest import catalog
+        from backup.pgbackrest.ini import parse
+
+        body = self.client().get_object(Bucket=bucket, Key=f"{REPO_PATH}/backup/{STANZA}/backup.info")["Body"]
+        return catalog.backups(parse(body.read().decode()))
+
     def client(self) -> S3Client:
         return self.moto.client(REGION)
 
