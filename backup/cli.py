@@ -72,7 +72,8 @@ def progress(message: str) -> None:
 def where(settings: Settings) -> list[str]:
     """Each configured location, for the start-up line (no credentials)."""
     out = []
-    for kind, s3 in (("logical", settings.s3), ("physical", settings.pgbackrest and settings.pgbackrest.repo)):
+    physical = settings.pgbackrest.repo if settings.pgbackrest else None
+    for kind, s3 in (("logical", settings.s3), ("physical", physical)):
         for role in ("primary", "replica"):
             region = getattr(s3, role, None) if s3 else None
             if region is not None:

@@ -66,9 +66,9 @@ def build_sources(settings: Settings) -> dict[str, dict[str, BackupSource]]:
         for role in ("primary", "replica"):
             region = settings.region(role)
             if region is not None:
-                logical[role] = LogicalS3Source(region, settings.s3, chunk_bytes=settings.integrity.chunk_bytes,
-                                                bindir=settings.drill.pg_bindir,
-                                                progress_interval=settings.progress_interval_seconds)
+                logical[role] = LogicalS3Source(
+                    region, settings.s3, chunk_bytes=settings.integrity.chunk_bytes,
+                    bindir=settings.drill.pg_bindir, progress_interval=settings.progress_interval_seconds)
         out["logical"] = logical
     if settings.pgbackrest is not None:
         repo = settings.pgbackrest.repo

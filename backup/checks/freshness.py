@@ -95,7 +95,7 @@ def _verdicts(ctx: RunContext, region: str) -> dict[str, Status]:
 
 
 def run(ctx: RunContext, with_archiver: bool = True) -> CheckOutcome:
-    """Backup age per region; ``with_archiver``: also RPO from pg_stat_archiver (physical: the wal check's)."""
+    """Backup age per region; ``with_archiver``: also RPO from pg_stat_archiver (physical: see wal)."""
     started = time.monotonic()
     findings: list[Finding] = []
     parts = []

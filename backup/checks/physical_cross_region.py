@@ -87,11 +87,13 @@ def run(ctx: RunContext) -> CheckOutcome:
         for key, what in diffs[:MAX_FILE_ROWS]:
             findings.append(Finding.about(CHECK, Status.FAILED, backup, region=r.region, algorithm="sha1",
                                           object_key=p.backup_dir + key, detail=f"{key}: {what}"))
-        findings.append(Finding.about(CHECK, Status.FAILED if diffs else Status.PASSED, backup, region=r.region,
-                                      algorithm="sha1", detail=f"{len(diffs)} stored files differ" if diffs else None,
-                                      data={"files": len(backup.objects), "different_files": len(diffs)}))
+        findings.append(Finding.about(
+            CHECK, Status.FAILED if diffs else Status.PASSED, backup, region=r.region, algorithm="sha1",
+            detail=f"{len(diffs)} stored files differ" if diffs else None,
+            data={"files": len(backup.objects), "different_files": len(diffs)}))
         if diffs:
-            parts.append(f"{backup.backup_id}: {len(diffs)} stored files differ ({diffs[0][0]}: {diffs[0][1]})")
+            parts.append(f"{backup.backup_id}: {len(diffs)} stored files differ "
+                         f"({diffs[0][0]}: {diffs[0][1]})")
     for label in sorted(theirs.keys() - {b.backup_id for b in ctx.inventory.backups.get("primary", [])}):
         findings.append(Finding.about(CHECK, Status.FAILED, theirs[label], detail="extra in the replica"))
         parts.append(f"{label}: extra in the replica")
@@ -109,7 +111,8 @@ def run(ctx: RunContext) -> CheckOutcome:
                                 + ", ".join(bad[:10]) if bad else None,
                                 data={"missing_segments": len(bad), "pending_segments": len(pending)}))
         if bad:
-            parts.append(f"WAL: {len(bad)} segments missing or different in the replica ({', '.join(bad[:5])})")
+            parts.append(f"WAL: {len(bad)} segments missing or different in the replica "
+                         f"({', '.join(bad[:5])})")
     agree = sum(1 for f in findings if f.status == Status.PASSED and f.object_key is None)
     summary = (f"{agree}/{sum(1 for f in findings if f.object_key is None)} backups and WAL agree"
                + "".join(f"; {part}" for part in parts[:6]))

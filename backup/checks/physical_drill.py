@@ -31,7 +31,8 @@ from .drill import CHECK, outcomes
 from .wal import window
 
 
-def pick_target(newest_backup_end: datetime, window_end: datetime | None, rng: random.Random) -> datetime | None:
+def pick_target(newest_backup_end: datetime, window_end: datetime | None,
+                rng: random.Random) -> datetime | None:
     """Pure: a random time after the backup's end and no later than the newest gap-free WAL."""
     if window_end is None or window_end <= newest_backup_end:
         return None

@@ -72,7 +72,8 @@ def verify_region(ctx: RunContext, source: PgBackRestSource, backups: list[Backu
                 known = {f.slice_key for f in by_key[key]}
                 by_key[key] += [f for f in files if f.slice_key not in known]
     total_files = sum(len(v) for v in by_key.values())
-    progress = _Progress(ctx, source.region, total_files, sum(f.repo_size for v in by_key.values() for f in v))
+    total_bytes = sum(f.repo_size for v in by_key.values() for f in v)
+    progress = _Progress(ctx, source.region, total_files, total_bytes)
     results: dict[str, list[FileVerdict] | str] = {}
     with ThreadPoolExecutor(max_workers=source.settings.parallel, thread_name_prefix="integrity") as pool:
         futures = {key: pool.submit(_check_key, source, key, files, owners[key], progress)
@@ -95,9 +96,11 @@ def _backup_findings(source: PgBackRestSource, backup: Backup, verdict_of: dict[
                      errors: dict[str, str]) -> list[Finding]:
     started = time.monotonic()
     files = [source.files[o.relative_key] for o in backup.objects]
-    bad = [verdict_of[f.slice_key] for f in files if f.slice_key in verdict_of and not verdict_of[f.slice_key].ok]
+    seen = [verdict_of[f.slice_key] for f in files if f.slice_key in verdict_of]
+    bad = [v for v in seen if not v.ok]
     unread = [f for f in files if f.slice_key not in verdict_of]
-    out = [Finding.about(CHECK, Status.FAILED, backup, object_key=source.root + source.backup_dir + v.file.object_key,
+    where = source.root + source.backup_dir
+    out = [Finding.about(CHECK, Status.FAILED, backup, object_key=where + v.file.object_key,
                          file_size=v.file.repo_size, checksum_valid=False, algorithm="sha1",
                          expected=v.file.rck, observed=v.observed_rck, detail=f"{v.file.name}: {v.problem}",
                          data={"file": v.file.name, "offset": v.file.offset})
@@ -112,9 +115,10 @@ def _backup_findings(source: PgBackRestSource, backup: Backup, verdict_of: dict[
         detail = f"{len(unread)} files not read: " + (next(iter(errors.values()), "") or "unsupported")
     else:
         status, detail = Status.PASSED, None
-    out.insert(0, Finding.about(CHECK, status, backup, checksum_valid=status == Status.PASSED, algorithm="sha1",
-                                detail=detail, duration_seconds=round(time.monotonic() - started, 3),
-                                data={"files": len(files), "bad_files": len(bad), "unread_files": len(unread)}))
+    out.insert(0, Finding.about(
+        CHECK, status, backup, checksum_valid=status == Status.PASSED, algorithm="sha1", detail=detail,
+        duration_seconds=round(time.monotonic() - started, 3),
+        data={"files": len(files), "bad_files": len(bad), "unread_files": len(unread)}))
     return out
 
 

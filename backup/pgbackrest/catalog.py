@@ -71,7 +71,7 @@ class Manifest:
 
 
 def _time(value: object) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC) if isinstance(value, int) else datetime.fromtimestamp(0, UTC)
+    return datetime.fromtimestamp(value if isinstance(value, int) else 0, UTC)
 
 
 def backups(info: IniFile) -> list[BackupEntry]:
@@ -82,7 +82,8 @@ def backups(info: IniFile) -> list[BackupEntry]:
             label=label, type=str(data.get("backup-type", "?")), prior=data.get("backup-prior"),
             archive_start=data.get("backup-archive-start"), archive_stop=data.get("backup-archive-stop"),
             lsn_start=data.get("backup-lsn-start"), lsn_stop=data.get("backup-lsn-stop"),
-            started=_time(data.get("backup-timestamp-start")), stopped=_time(data.get("backup-timestamp-stop")),
+            started=_time(data.get("backup-timestamp-start")),
+            stopped=_time(data.get("backup-timestamp-stop")),
             error=bool(data.get("backup-error", False)), size=int(data.get("backup-info-size", 0)),
             repo_size=int(data.get("backup-info-repo-size", 0))))
     return sorted(out, key=lambda b: (b.stopped, b.label), reverse=True)

@@ -62,7 +62,8 @@ class _Slice:
         f = self.file
         rck = self.stored.hexdigest()
         if self.stored_len != f.repo_size:
-            return FileVerdict(f, False, f"stored {self.stored_len} bytes, the manifest says {f.repo_size}", rck)
+            return FileVerdict(f, False, f"stored {self.stored_len} bytes, the manifest says "
+                               f"{f.repo_size}", rck)
         if rck != f.rck:
             return FileVerdict(f, False, "sha1 of the stored bytes differs from the manifest's rck", rck)
         if self.problem is None and self.inflate is not None:

@@ -156,7 +156,8 @@ def restored(settings: PgBackRestSettings, region: RegionSettings, label: str, t
             _run(_as_user([*pg_ctl, "-l", str(work / "server.log"), "-o", opts, "-w", "-t", wait, "start"],
                           d.user), env, d.timeout_seconds, "pg_ctl start")
         except RestoreFailed:
-            raise RestoreFailed("the restored server did not start: " + _log_tail(work / "server.log")) from None
+            tail = _log_tail(work / "server.log")
+            raise RestoreFailed(f"the restored server did not start: {tail}") from None
         progress(f"restore: server started on socket port {port}; waiting for promotion")
         result.replayed_to = _wait_promoted(result.dsn, lambda: (data / "postmaster.pid").exists(), deadline,
                                             work / "server.log")

@@ -67,7 +67,7 @@ def parse_history(text: str) -> list[tuple[int, int]]:
 
 def timeline_path(newest: int, histories: dict[int, list[tuple[int, int]]], size: int
                   ) -> list[tuple[int, int, int | None]]:
-    """(timeline, first segment number on it, first number on the next or None) from timeline 1 to ``newest``."""
+    """(timeline, first segment on it, first on the next or None), from timeline 1 to ``newest``."""
     chain = histories.get(newest, [])
     spans: list[tuple[int, int, int | None]] = []
     start = 0

@@ -85,7 +85,8 @@ class PgBackRestSource:
         try:
             with s3_errors(f"reading {self.where(relative)}"):
                 body = self.client.get_object(Bucket=self.region_settings.bucket, Key=key)["Body"]
-                return body.read(limit)
+                data: bytes = body.read(limit)
+                return data
         except SourceUnavailable as exc:
             cause = exc.__cause__
             if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in (

@@ -92,11 +92,12 @@ class Repo:
                 for o in page.get("Contents", [])]
 
     def copy(self, skip: tuple[str, ...] = ()) -> str:
-        """A new bucket with the repository's objects (server-side copies), keys containing ``skip`` left out."""
+        """A new bucket with the repository's objects (server-side copies) but keys containing ``skip``."""
         bucket = self.moto.new_bucket(REGION, stem="pgbr-copy")
         for key in self.keys():
             if not any(s in key for s in skip):
-                self.client().copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key})
+                source = {"Bucket": self.bucket, "Key": key}
+                self.client().copy_object(Bucket=bucket, Key=key, CopySource=source)  # type: ignore[arg-type]
         return bucket
 
     def settings_region(self, bucket: str, region: str = REGION) -> dict[str, Any]:

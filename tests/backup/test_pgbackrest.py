@@ -73,7 +73,7 @@ def test_deleted_wal_segment_is_a_gap_named_by_segment(pgbr_repo: Repo, pg_serve
     bucket = pgbr_repo.copy()
     stop = max(e.archive_stop for e in pgbr_repo.backup_entries(bucket))
     segments = _segments(pgbr_repo, bucket)
-    victim = [k for k in segments if k.rsplit("/", 1)[-1][:24] > stop][0]  # after both backups' WAL
+    victim = next(k for k in segments if k.rsplit("/", 1)[-1][:24] > stop)  # after both backups' WAL
     assert victim != segments[-1]
     pgbr_repo.client().delete_object(Bucket=bucket, Key=victim)
     name = victim.rsplit("/", 1)[-1][:24]
