@@ -73,6 +73,7 @@ def run(ctx: RunContext) -> CheckOutcome:
     findings: list[Finding] = []
     parts: list[str] = []
     archives: dict[str, Archive] = {}
+    written = _newest_written(ctx)
     for role, source in ctx.sources.items():
         missing = ctx.unavailable(CHECK, role)
         if missing is not None:
@@ -94,7 +95,9 @@ def run(ctx: RunContext) -> CheckOutcome:
                     f"not restorable: WAL segment {cont.first_gap_after.get(b.backup_id) or '?'} "
                     "of its own start..stop range is missing")))
         newest_here = max(archive.segments, key=lambda s: (s.number, s.timeline), default=None)
-        rpo_here = (ctx.now - newest_here.archived_at).total_seconds() if newest_here else None
+        rpo_here = None if newest_here is None else (
+            0.0 if wal.idle(written, newest_here, archive.segment_size)
+            else max((ctx.now - newest_here.archived_at).total_seconds(), 0.0))
         status = Status.FAILED if cont.gaps else Status.PASSED
         gaps = ", ".join(cont.gaps[:10]) + (f" … {len(cont.gaps) - 10} more" if len(cont.gaps) > 10 else "")
         detail = f"{len(cont.gaps)} WAL segments missing: {gaps}" if cont.gaps else None
@@ -112,7 +115,6 @@ def run(ctx: RunContext) -> CheckOutcome:
         primary = archives["primary"]
         newest = (wal.newest_in_both(primary.segments, replica.segments) if replica is not None
                   else max(primary.segments, key=lambda s: (s.number, s.timeline), default=None))
-        written = _newest_written(ctx)
         status, rpo, sentence = rpo_verdict(newest, ctx.now, wal.idle(written, newest, primary.segment_size),
                                             ctx.settings.targets.rpo_seconds)
         if written is None:
