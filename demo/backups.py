@@ -93,7 +93,8 @@ def physical_backup(cluster: LocalCluster, progress: Progress, endpoint: str = S
     for args in (("stanza-create",), ("--type=full", "backup")):
         done = physical.pgbackrest(conf, *args)
         if done.returncode != 0:
-            raise RuntimeError(f"pgbackrest {args[-1]} exited {done.returncode}: {done.stderr.strip()[-300:]}")
+            tail = done.stderr.strip()[-300:]
+            raise RuntimeError(f"pgbackrest {args[-1]} exited {done.returncode}: {tail}")
         progress(f"demo: pgbackrest {' '.join(args)} done")
     copied = physical.replicate(clients["primary"], clients["replica"])
     progress(f"demo: {copied} pgBackRest objects copied to {physical.bucket('replica')} (replication)")
