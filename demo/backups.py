@@ -22,6 +22,7 @@ import boto3
 import psycopg
 import yaml
 from botocore.config import Config
+from psycopg import sql
 
 from backup.producer import Destination, dump_to_s3
 
@@ -71,7 +72,7 @@ def enable_wal_archiving(cluster: LocalCluster, progress: Progress) -> None:
         restart = not row or row[0] != "on"
         conn.execute("ALTER SYSTEM SET archive_mode = 'on'")
         conn.execute("ALTER SYSTEM SET wal_level = 'replica'")
-        conn.execute("ALTER SYSTEM SET archive_command = %s", (command,))
+        conn.execute(sql.SQL("ALTER SYSTEM SET archive_command = {}").format(sql.Literal(command)))
         conn.execute("ALTER SYSTEM SET archive_timeout = '60'")
         if not restart:
             conn.execute("SELECT pg_reload_conf()")
