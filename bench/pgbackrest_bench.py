@@ -1,6 +1,6 @@
 """Benchmark: pgBackRest manifest verification against ``pgbackrest verify``, and the PITR drill's RTO.
 
-    python bench/pgbackrest_bench.py                 # demo schema, 5 000 weddings x 100 guests
+    python bench/pgbackrest_bench.py                 # demo schema, 2 000 weddings x 100 guests
     python bench/pgbackrest_bench.py --quick         # tiny smoke run
 
 One production cluster (demo schema, seeded; WAL archived by pgBackRest into moto
@@ -69,6 +69,8 @@ def measure(reps: int, weddings: int, guests: int, parallel: int) -> dict[str, A
             seed(conn, SeedScale(weddings=weddings, guests_per_wedding=guests, weddings_today=3),
                  date.today(), progress=log)
         migrate(dsn, progress=lambda _m: None)
+        log("waiting for the seed's WAL to be archived")
+        switch_and_archive(repo, timeout=1800)
         log("full backup")
         started = time.monotonic()
         repo.backup("full")
@@ -148,7 +150,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--weddings", type=int, default=5000)
+    parser.add_argument("--weddings", type=int, default=2000)
     parser.add_argument("--guests-per-wedding", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "pgbackrest.json")

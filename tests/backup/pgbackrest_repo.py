@@ -140,10 +140,10 @@ def insert_marks(repo: Repo, rows: int) -> int:
     return int(row[0])
 
 
-def switch_and_archive(repo: Repo) -> None:
+def switch_and_archive(repo: Repo, timeout: float = 60) -> None:
     """Close the current segment and wait until pgBackRest has pushed it."""
     with psycopg.connect(repo.server.dsn(), autocommit=True) as conn:
         row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
         assert row is not None
         wait_until(lambda: (conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
-                            or ("",))[0] >= row[0], timeout=60, what=f"segment {row[0]} archived")
+                            or ("",))[0] >= row[0], timeout=timeout, what=f"segment {row[0]} archived")
