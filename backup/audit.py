@@ -50,15 +50,15 @@ class AuditLog:
         self.verified_by = f"{socket.gethostname()} dbhealth-backup-verify {__version__}"
         self.rows_written = 0
 
-    def write(self, findings: list[Finding], at: datetime) -> None:
+    def write(self, findings: list[Finding], at: datetime, kind: str = "logical") -> None:
         statement = f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN"
         with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(statement) as copy:
             for f in findings:
-                copy.write_row(self._row(f, at))
+                copy.write_row(self._row(f, at, kind))
         self.rows_written += len(findings)
 
-    def _row(self, f: Finding, at: datetime) -> tuple[object, ...]:
-        return (self.run_id, f.check, f.backup_id[:255], f.status.value, at, f.region, f.backup_kind,
+    def _row(self, f: Finding, at: datetime, kind: str) -> tuple[object, ...]:
+        return (self.run_id, f.check, f.backup_id[:255], f.status.value, at, f.region, f.backup_kind or kind,
                 f.object_key, f.backup_time, f.file_size, f.checksum_valid, f.algorithm, f.expected,
                 f.observed, f.duration_seconds, f.detail, json.dumps(dict(f.data), default=str),
                 self.verified_by)

@@ -69,6 +69,18 @@ def progress(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
+def where(settings: Settings) -> list[str]:
+    """Each configured location, for the start-up line (no credentials)."""
+    out = []
+    physical = settings.pgbackrest.repo if settings.pgbackrest else None
+    for kind, s3 in (("logical", settings.s3), ("physical", physical)):
+        for role in ("primary", "replica"):
+            region = getattr(s3, role, None) if s3 else None
+            if region is not None:
+                out.append(f"{kind} {role} s3://{region.bucket}/{region.prefix} ({region.region})")
+    return out
+
+
 def verify(settings: Settings) -> int:
     report = run_once(settings, progress, on_outcome=lambda o: print(verdict_line(o), flush=True))
     print(final_line(report), flush=True)
@@ -89,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(masked(settings), indent=2))
         return 0
     progress(f"{PROG} {__version__}: production {mask_url(settings.production.url)}, "
-             f"scratch {mask_url(settings.scratch.url)}, primary s3://{settings.s3.primary.bucket}/"
-             f"{settings.s3.primary.prefix} ({settings.s3.primary.region})"
-             + (f", replica s3://{settings.s3.replica.bucket}/{settings.s3.replica.prefix} "
-                f"({settings.s3.replica.region})" if settings.s3.replica else ""))
+             f"scratch {mask_url(settings.scratch.url)}, " + ", ".join(where(settings)))
     if not args.schedule:
         return verify(settings)
     stop = threading.Event()

@@ -45,11 +45,12 @@ def masked(settings: Settings) -> dict[str, Any]:
     for section in ("production", "scratch", "audit"):
         if data[section].get("url"):
             data[section]["url"] = mask_url(data[section]["url"])
-    for role in ("primary", "replica"):
-        region = data["s3"].get(role)
-        for key in ("secret_access_key", "session_token"):
-            if region and region.get(key) is not None:
-                region[key] = MASK
+    for s3 in (data.get("s3"), (data.get("pgbackrest") or {}).get("repo")):
+        for role in ("primary", "replica"):
+            region = (s3 or {}).get(role)
+            for key in ("secret_access_key", "session_token"):
+                if region and region.get(key) is not None:
+                    region[key] = MASK
     return data
 
 

@@ -49,10 +49,11 @@ class BackupObject:
 @dataclass(frozen=True)
 class Backup:
     backup_id: str
-    kind: str                 # "logical" (pg_dump -Fc); "physical" later
+    kind: str                 # "logical" (pg_dump -Fc), "physical" (pgBackRest)
     region: str
     taken_at: datetime        # the consistent point: the dump's start
     objects: tuple[BackupObject, ...]
+    problems: tuple[str, ...] = ()   # found while reading its catalog (manifest damaged, …)
 
     @property
     def size(self) -> int:
@@ -95,6 +96,7 @@ class CheckOutcome:
     findings: list[Finding]
     summary: str
     seconds: float = 0.0
+    kind: str = "logical"     # the backup kind the check looked at
 
     @property
     def status(self) -> Status:

@@ -14,13 +14,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .audit import run_lock
-from .checks import cross_region, drill, freshness, integrity, inventory, retention
+from .checks import (
+    cross_region,
+    drill,
+    freshness,
+    integrity,
+    inventory,
+    physical_cross_region,
+    physical_drill,
+    physical_integrity,
+    retention,
+    wal,
+)
 from .checks.context import RunContext
 from .errors import CouldNotRun
 from .model import CheckOutcome, Progress, Status, worst
 from .settings import Settings
 from .sources.base import BackupSource
 from .sources.logical import LogicalS3Source
+from .sources.pgbackrest import PgBackRestSource
 
 VERIFIED, FAILED, COULD_NOT_RUN = 0, 1, 2
 
@@ -46,19 +58,34 @@ def exit_code(statuses: list[Status], error: str | None = None) -> int:
     return VERIFIED
 
 
-def build_sources(settings: Settings) -> dict[str, BackupSource]:
-    sources: dict[str, BackupSource] = {}
-    for role in ("primary", "replica"):
-        region = settings.region(role)
-        if region is not None:
-            sources[role] = LogicalS3Source(region, settings.s3, chunk_bytes=settings.integrity.chunk_bytes,
-                                            bindir=settings.drill.pg_bindir,
-                                            progress_interval=settings.progress_interval_seconds)
-    return sources
+def build_sources(settings: Settings) -> dict[str, dict[str, BackupSource]]:
+    """Per backup kind ("logical", "physical"), the source of each configured region role."""
+    out: dict[str, dict[str, BackupSource]] = {}
+    if settings.s3 is not None:
+        logical: dict[str, BackupSource] = {}
+        for role in ("primary", "replica"):
+            region = settings.region(role)
+            if region is not None:
+                logical[role] = LogicalS3Source(
+                    region, settings.s3, chunk_bytes=settings.integrity.chunk_bytes,
+                    bindir=settings.drill.pg_bindir, progress_interval=settings.progress_interval_seconds)
+        out["logical"] = logical
+    if settings.pgbackrest is not None:
+        repo = settings.pgbackrest.repo
+        physical: dict[str, BackupSource] = {}
+        for role, region in (("primary", repo.primary), ("replica", repo.replica)):
+            if region is not None:
+                physical[role] = PgBackRestSource(settings.pgbackrest, region,
+                                                  chunk_bytes=settings.integrity.chunk_bytes)
+        out["physical"] = physical
+    return out
 
 
-def _steps(checks: list[str]) -> list[Callable[[RunContext], list[CheckOutcome]]]:
-    steps: list[Callable[[RunContext], list[CheckOutcome]]] = [lambda c: [inventory.run(c)]]
+Step = Callable[[RunContext], list[CheckOutcome]]
+
+
+def _steps(checks: list[str]) -> list[Step]:
+    steps: list[Step] = [lambda c: [inventory.run(c)]]
     if "integrity" in checks:
         steps.append(lambda c: [integrity.run(c)])
     if "cross_region" in checks:
@@ -72,21 +99,41 @@ def _steps(checks: list[str]) -> list[Callable[[RunContext], list[CheckOutcome]]
     return steps
 
 
+def _physical_steps(checks: list[str]) -> list[Step]:
+    """pgBackRest keeps its own retention (repo-retention-*); the recovery window is the wal check's."""
+    steps: list[Step] = [lambda c: [inventory.run(c)]]
+    if "integrity" in checks:
+        steps.append(lambda c: [physical_integrity.run(c)])
+    if "wal" in checks:
+        steps.append(lambda c: [wal.run(c)])
+    if "cross_region" in checks:
+        steps.append(lambda c: [physical_cross_region.run(c)])
+    if "restore" in checks or "completeness" in checks:
+        steps.append(lambda c: physical_drill.run(c, with_completeness="completeness" in checks))
+    if "freshness" in checks:
+        steps.append(lambda c: [freshness.run(c, with_archiver=False)])
+    return steps
+
+
 def run_once(settings: Settings, progress: Progress,
              on_outcome: Callable[[CheckOutcome], None] = lambda _o: None,
-             sources: dict[str, BackupSource] | None = None) -> RunReport:
+             sources: dict[str, dict[str, BackupSource]] | None = None) -> RunReport:
     report = RunReport(run_id=str(uuid.uuid4()))
     started = time.monotonic()
     try:
         with run_lock(settings.audit_url, report.run_id, settings.production.connect_timeout_seconds) as log:
-            ctx = RunContext(settings=settings, sources=sources or build_sources(settings),
-                             run_id=report.run_id, now=datetime.now(UTC), progress=progress)
             progress(f"run {report.run_id}: checks {', '.join(settings.checks)}")
-            for step in _steps(settings.checks):
-                for outcome in step(ctx):
-                    log.write(outcome.findings, datetime.now(UTC))
-                    report.outcomes.append(outcome)
-                    on_outcome(outcome)
+            by_kind = sources or build_sources(settings)
+            for kind, kind_sources in by_kind.items():
+                ctx = RunContext(settings=settings, sources=kind_sources, run_id=report.run_id,
+                                 now=datetime.now(UTC), progress=progress)
+                steps = _physical_steps(settings.checks) if kind == "physical" else _steps(settings.checks)
+                for step in steps:
+                    for outcome in step(ctx):
+                        outcome.kind = kind
+                        log.write(outcome.findings, datetime.now(UTC), kind)
+                        report.outcomes.append(outcome)
+                        on_outcome(outcome)
             purged = log.purge(settings.audit.retention_days)
             days = settings.audit.retention_days
             progress(f"run {report.run_id}: {log.rows_written} audit rows written"
@@ -98,7 +145,7 @@ def run_once(settings: Settings, progress: Progress,
 
 
 def verdict_line(outcome: CheckOutcome) -> str:
-    return f"{outcome.check:<13} {outcome.status.value.upper():<7} {outcome.summary}"
+    return f"{outcome.check:<13} {outcome.status.value.upper():<7} {outcome.kind:<8} {outcome.summary}"
 
 
 def final_line(report: RunReport) -> str:

@@ -8,14 +8,15 @@ an empty secret is an error, not "no secret".
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-CHECKS = ("inventory", "integrity", "cross_region", "restore", "completeness", "freshness",
-          "retention")
+CHECKS = ("inventory", "integrity", "wal", "cross_region", "restore", "completeness", "freshness",
+          "retention")  # wal: physical (pgBackRest) repositories only
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
 
 
@@ -203,8 +204,32 @@ class ScheduleSettings(_Section):
         return value
 
 
+class PhysicalDrillSettings(_Section):
+    """The pgBackRest drill: a scratch data directory, its own port and socket, never archiving."""
+
+    target_time: datetime | None = None   # restore to this time (inside the recovery window)
+    random_target: bool = False           # else a random time between the newest backup and the newest WAL
+    work_dir: str | None = None
+    port: int = Field(0, ge=0, le=65535)  # 0: a free port
+    user: str = Field("postgres", pattern=rf"^{_IDENT}$")
+    timeout_seconds: float = Field(4 * 3600.0, gt=0, le=7 * 86_400)
+    server_options: dict[str, str] = Field(default_factory=lambda: {"shared_buffers": "128MB"})
+
+
+class PgBackRestSettings(_Section):
+    """A pgBackRest repository per region (``repo.primary.prefix`` is ``repo1-path``)."""
+
+    stanza: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    repo: S3Settings
+    binary: str = "pgbackrest"
+    parallel: int = Field(4, ge=1, le=64)
+    wal_segment_size: int | None = Field(None, ge=1 << 20, le=1 << 30)
+    drill: PhysicalDrillSettings = PhysicalDrillSettings()
+
+
 class Settings(_Section):
-    s3: S3Settings
+    s3: S3Settings | None = None
+    pgbackrest: PgBackRestSettings | None = None
     production: DatabaseSettings
     scratch: DatabaseSettings
     audit: AuditSettings = AuditSettings()
@@ -242,9 +267,17 @@ class Settings(_Section):
             raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
         return [c for c in CHECKS if c in value]
 
+    @model_validator(mode="after")
+    def _some_backups(self) -> Settings:
+        if self.s3 is None and self.pgbackrest is None:
+            raise ValueError("configure s3 (logical dumps), pgbackrest (physical), or both")
+        return self
+
     @property
     def audit_url(self) -> str:
         return self.audit.url or self.production.url
 
     def region(self, role: str) -> RegionSettings | None:
+        if self.s3 is None:
+            return None
         return self.s3.primary if role == "primary" else self.s3.replica

@@ -30,6 +30,7 @@ import psycopg
 from exporter.migrate import migrate
 
 from . import backups, promconfig
+from . import pgbackrest as physical
 from .cluster import LocalCluster
 from .roles import create_monitoring_role
 from .seed import SeedScale, apply_schema, is_seeded, seed
@@ -167,6 +168,7 @@ def services(dsn: str) -> list[Service]:
                          "--clients", "3", "--rate", "3"]),
     ]
     found.append(Service("s3", backups.s3_argv(), url=f"{backups.S3_URL}/"))
+    found.append(Service("s3-tls", physical.tls_argv(backups.S3_PORT)))  # pgBackRest needs TLS
     rule_files = sorted(str(p) for p in Path("rules").glob("*.rules.yml"))
     if shutil.which("prometheus"):
         config = ROOT / "prometheus.yml"
@@ -290,7 +292,7 @@ def up(progress: Progress = print) -> int:
         (ROOT / "pids.json").write_text(json.dumps(pids))
         ready = "" if service.url is None or _wait(service.url) else " (not ready yet, see log)"
         progress(f"demo: started {service.name} (pid {proc.pid}){ready}")
-    backups.after_up(dsn, progress)
+    backups.after_up(dsn, progress, LocalCluster(ROOT / "pg", PG_PORT))
     _summary(dsn, progress)
     return 0
 
@@ -319,7 +321,8 @@ def _summary(dsn: str, progress: Progress) -> None:
         f"http://{RECEIVER}/api/v1/incidents",
         f"  SMS / email sent   {ROOT}/sinks.log (local stand-ins for Twilio and SMTP;"
         " each page's link opens the incident page and acknowledges it)",
-        f"  backups            {backups.S3_URL} (local S3, two regions); verify again with "
+        f"  backups            {backups.S3_URL} (local S3, two regions; pgBackRest through "
+        f"https://localhost:{physical.TLS_PORT}); verify again with "
         f"dbhealth-backup-verify --config.file {ROOT}/backup-verify.yml",
         f"  demo database      {dsn}",
         f"  logs               {ROOT}/*.log",

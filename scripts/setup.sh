@@ -12,6 +12,7 @@ APT_PACKAGES=(
   prometheus-postgres-exporter                           # the rival, for side-by-side benchmarks
   chromium chromium-driver                               # the phone-page browser test
   curl                                                   # bench/backup_bench.py: the sha256sum reference reads S3 over HTTP
+  pgbackrest socat openssl                               # physical backups: pgBackRest, the TLS terminator in front of moto
 )
 
 missing=()

@@ -86,7 +86,7 @@ def run(ctx: RunContext, with_completeness: bool) -> list[CheckOutcome]:
         missing = Finding(check=CHECK, status=Status.FAILED, region=ctx.inventory.regions.get(role),
                           detail="no backup to restore")
     if missing is not None:
-        return _outcomes(ctx, [missing], [], with_completeness, started, str(missing.detail))
+        return outcomes(ctx, [missing], [], with_completeness, started, str(missing.detail))
     assert backup is not None
     try:
         restored, checks = _drill(ctx, backup, with_completeness)
@@ -95,17 +95,17 @@ def run(ctx: RunContext, with_completeness: bool) -> list[CheckOutcome]:
         prefix = "refused: " if isinstance(exc, RestoreRefused) else ""
         finding = Finding.about(CHECK, Status.ERROR, backup, detail=prefix + detail,
                                 duration_seconds=round(time.monotonic() - started, 3))
-        return _outcomes(ctx, [finding], [], with_completeness, started, prefix + detail)
+        return outcomes(ctx, [finding], [], with_completeness, started, prefix + detail)
     except RestoreFailed as exc:
         finding = Finding.about(CHECK, Status.FAILED, backup, detail=str(exc),
                                 duration_seconds=round(time.monotonic() - started, 3))
-        return _outcomes(ctx, [finding], [], with_completeness, started, f"did not restore: {exc}")
+        return outcomes(ctx, [finding], [], with_completeness, started, f"did not restore: {exc}")
     rto = restored.duration_seconds or 0.0
     target = ctx.settings.targets.rto_seconds
     summary = (f"{backup.backup_id} restored in {rto / 60:.1f} min "
                f"({', '.join(f'{k} {v:.1f}s' for k, v in restored.data['phases'].items())})"
                + (f": over the {target / 60:.0f} min RTO target" if rto > target else ""))
-    return _outcomes(ctx, [restored], checks, with_completeness, started, summary)
+    return outcomes(ctx, [restored], checks, with_completeness, started, summary)
 
 
 def _drill(ctx: RunContext, backup: Backup, with_completeness: bool) -> tuple[Finding, list[Finding]]:
@@ -144,7 +144,7 @@ def _drill(ctx: RunContext, backup: Backup, with_completeness: bool) -> tuple[Fi
     return finding, checks
 
 
-def _outcomes(ctx: RunContext, restore: list[Finding], checks: list[Finding], with_completeness: bool,
+def outcomes(ctx: RunContext, restore: list[Finding], checks: list[Finding], with_completeness: bool,
               started: float, summary: str) -> list[CheckOutcome]:
     ctx.record(restore + checks)
     outcomes = [CheckOutcome(CHECK, restore, summary, time.monotonic() - started)]

@@ -22,10 +22,12 @@ def backup_findings(backups: list[Backup]) -> list[Finding]:
     for backup in backups:
         unrecorded = [o.relative_key for o in backup.objects if o.checksum_source is None]
         sources = sorted({o.checksum_source for o in backup.objects if o.checksum_source})
+        problems = list(backup.problems) + (
+            [f"no recorded checksum for {len(unrecorded)} object(s)"] if unrecorded else [])
         findings.append(Finding.about(
-            CHECK, Status.FAILED if unrecorded else Status.PASSED, backup,
+            CHECK, Status.FAILED if problems else Status.PASSED, backup,
             object_key=backup.objects[0].key if len(backup.objects) == 1 else None,
-            detail=f"no recorded checksum for {len(unrecorded)} object(s)" if unrecorded else None,
+            detail="; ".join(problems) or None,
             data={"objects": len(backup.objects), "checksum_source": ",".join(sources) or None}))
     return findings
 

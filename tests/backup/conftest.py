@@ -22,6 +22,8 @@ from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
 from .harness import PRIMARY, REPLICA, World
 from .moto_s3 import MotoServer
+from .pgbackrest_repo import Repo, insert_marks, start_repo, switch_and_archive
+from .tls_s3 import TlsTerminator
 
 TEMPLATE = "wedsync_backup_template"
 _names = itertools.count()
@@ -71,3 +73,32 @@ def world(moto: MotoServer, production_dsn: str, pg_server: PostgresServer) -> I
     tmp = Path(tempfile.mkdtemp(prefix="dbhealth-backup-test-"))
     yield World(moto=moto, production_dsn=production_dsn, scratch_dsn=pg_server.dsn(),
                 primary_bucket=moto.new_bucket(PRIMARY), replica_bucket=moto.new_bucket(REPLICA), tmp=tmp)
+
+
+@pytest.fixture(scope="session")
+def tls_s3(moto: MotoServer) -> Iterator[TlsTerminator]:
+    tls = TlsTerminator(moto)
+    tls.start()
+    yield tls
+    tls.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbr_repo(moto: MotoServer, tls_s3: TlsTerminator) -> Iterator[Repo]:
+    """Full backup, 3 rows, incremental backup, 4 rows, the target time, 2 rows: all archived."""
+    repo = start_repo(moto, tls_s3)
+    try:
+        migrate(repo.server.dsn(), progress=lambda _msg: None)
+        insert_marks(repo, 5)
+        repo.backup("full")
+        insert_marks(repo, 3)
+        repo.backup("incr")
+        repo.marks_at["target"] = insert_marks(repo, 4)
+        with psycopg.connect(repo.server.dsn()) as conn:
+            repo.target_time = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
+        switch_and_archive(repo)  # a segment between the last backup and the newest: the gap test's
+        insert_marks(repo, 2)
+        switch_and_archive(repo)
+        yield repo
+    finally:
+        repo.server.destroy()

@@ -46,17 +46,25 @@ def exporter_for(world: World) -> Iterator[str]:
 
 
 def test_collector_turns_rows_into_metrics_without_a_database() -> None:
-    rows = [("success", "integrity", 0.0), ("success", "restore", 1.0), ("findings", "integrity", 2.0),
-            ("verified", PRIMARY, 1.7e9), ("verified", REPLICA, None), ("size", PRIMARY, 1234.0),
-            ("backups", PRIMARY, 3.0), ("restore", None, 42.5), ("phase", "download", 1.5),
-            ("last_run", None, None)]
+    rows: list[tuple[object, ...]] = [
+        ("success", "integrity", "logical", 0.0), ("success", "restore", "logical", 1.0),
+        ("findings", "integrity", "logical", 2.0), ("verified", PRIMARY, "logical", 1.7e9),
+        ("verified", REPLICA, "logical", None), ("size", PRIMARY, "logical", 1234.0),
+        ("backups", PRIMARY, "logical", 3.0), ("restore", None, None, 42.5),
+        ("phase", "download", None, 1.5), ("last_run", None, None, None),
+        ("success", "wal", "physical", 1.0), ("wal_missing", PRIMARY, "physical", 2.0),
+        ("window", PRIMARY, "physical", 3600.0), ("rpo", PRIMARY, "physical", 12.0)]
     families = {f.name: f for f in BackupCollector()._families(rows)}
     values = {(f.name, tuple(s.labels.values())): s.value for f in families.values() for s in f.samples}
-    assert values[("dbhealth_backup_verification_success", ("integrity",))] == 0
-    assert values[("dbhealth_backup_last_success_timestamp_seconds", (REPLICA,))] == 0  # none verified
+    assert values[("dbhealth_backup_verification_success", ("integrity", "logical"))] == 0
+    assert values[("dbhealth_backup_verification_success", ("wal", "physical"))] == 1
+    assert values[("dbhealth_backup_last_success_timestamp_seconds", ("logical", REPLICA))] == 0  # none
+    assert values[("dbhealth_backup_wal_segments_missing", ("physical", PRIMARY))] == 2
+    assert values[("dbhealth_backup_recovery_window_seconds", ("physical", PRIMARY))] == 3600
+    assert values[("dbhealth_backup_rpo_seconds", ("physical", PRIMARY))] == 12
     assert values[("dbhealth_backup_restore_duration_seconds", ())] == 42.5
     assert values[("dbhealth_backup_last_verification_timestamp_seconds", ())] == 0  # never
-    no_drill = {f.name for f in BackupCollector()._families([("last_run", None, 5.0)])}
+    no_drill = {f.name for f in BackupCollector()._families([("last_run", None, None, 5.0)])}
     assert "dbhealth_backup_restore_duration_seconds" not in no_drill
 
 

@@ -382,6 +382,29 @@ CASES: list[AlertCase] = [
          absent(4000, "1h 6m 40s", Fire(W, "1h 0m 0s"))],
         Flip(4000, "1h 6m 40s", (Fire(W, "1h 0m 0s"),), (Fire(W, "1h 0m 0s"),))),
     AlertCase(
+        "DBHealthBackupWalSegmentsMissing", "backup-wal-segments-missing",
+        gauge("dbhealth_backup_wal_segments_missing", kind="physical", region="eu-west-2"),
+        "{value} WAL segments missing from the physical archive in eu-west-2",
+        "The last verification found {value} WAL segments missing from the archive in eu-west-2. "
+        "A point-in-time restore cannot cross a gap: every moment after it is unrecoverable from "
+        "the backups before it.",
+        [normal(0, "0"), normal(1, "1", Fire(C, "0")), wedding(0, "0"),
+         wedding(3, "3", Fire(C, "0")), absent(1, "1", Fire(C, "0"))],
+        Flip(1, "1", (Fire(C, "0"),), (Fire(C, "0"),)),
+        labels={"kind": "physical", "region": "eu-west-2"}),
+    AlertCase(
+        "DBHealthBackupRpoHigh", "backup-rpo-high",
+        gauge("dbhealth_backup_rpo_seconds", kind="physical", region="eu-west-2"),
+        "WAL archive in eu-west-2 was {value} behind when verified",
+        "When the verifier last looked, the newest WAL segment in eu-west-2 was {value} old while "
+        "production had written past it (limit {threshold}): that much committed data would have "
+        "been lost.",
+        [normal(600, "10m 0s"), normal(1200, "20m 0s", Fire(W, "15m 0s")),
+         wedding(600, "10m 0s", why="fixed: the live RPO alert is the stricter one on the day"),
+         wedding(1200, "20m 0s", Fire(W, "15m 0s")), absent(1200, "20m 0s", Fire(W, "15m 0s"))],
+        Flip(1200, "20m 0s", (Fire(W, "15m 0s"),), (Fire(W, "15m 0s"),)),
+        labels={"kind": "physical", "region": "eu-west-2"}),
+    AlertCase(
         "DBHealthBackupReplicaInconsistent", "backup-replica-inconsistent",
         gauge("dbhealth_backup_verification_success", check="cross_region"),
         "Backup replica bucket differs from the primary",
