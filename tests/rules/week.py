@@ -21,6 +21,7 @@ functions, so "Monday" is simply the first day of the scenario.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def load_at(minute: int) -> float:
     day = DAYS[min(minute // DAY, 6)] if minute < WEEK else DAYS[0]
     hour = (minute - (minute // DAY) * DAY) / 60 if minute < WEEK else 0.0
     knots = day.load
-    for (h0, l0), (h1, l1) in zip(knots, knots[1:], strict=False):
+    for (h0, l0), (h1, l1) in itertools.pairwise(knots):
         if h0 <= hour <= h1:
             return l0 + (l1 - l0) * (hour - h0) / (h1 - h0)
     raise ValueError(hour)
