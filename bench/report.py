@@ -230,8 +230,13 @@ smoke run; `python bench/profile_collection.py` for the in-process breakdown abo
 """
 
 
-# Sections other benchmarks maintain in the same file (bench/receiver_load.py) survive a rewrite.
-KEPT_SECTIONS = (("<!-- receiver-bench:begin -->", "<!-- receiver-bench:end -->"),)
+# Sections other benchmarks maintain in the same file (bench/receiver_load.py, the week replay
+# of tests/rules/week.py) survive a rewrite.
+KEPT_SECTIONS = (("<!-- receiver-bench:begin -->", "<!-- receiver-bench:end -->"),
+                 ("<!-- backup-bench:start -->", "<!-- backup-bench:end -->"),
+                 ("<!-- page-latency:begin -->", "<!-- page-latency:end -->"),
+                 ("<!-- pgbackrest-bench:start -->", "<!-- pgbackrest-bench:end -->"),
+                 ("<!-- week-replay:begin -->", "<!-- week-replay:end -->"))
 
 
 def keep_other_sections(new: str, old: str) -> str:
