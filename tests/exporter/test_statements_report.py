@@ -31,7 +31,10 @@ FAST_REPORTING = {
     "statements": {"slow_threshold_ms": 0.3, "n_plus_one_min_calls": 200,
                    "large_table_rows": 5000, "text_fetch_interval_seconds": 0,
                    "report_limit": 5000,
-                   "advisor": {"initial_delay_seconds": 0, "interval_seconds": 3600}},
+                   # A few lookups: their time per hour depends on how long ago the suite's
+                   # cluster reset pg_stat_statements, not on what this test checks.
+                   "advisor": {"initial_delay_seconds": 0, "interval_seconds": 3600,
+                               "min_seconds_saved_per_hour": 0}},
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import yaml
 
 from . import week
 
@@ -25,7 +26,8 @@ def test_committed_week_is_the_generated_one() -> None:
 
 
 def test_the_week_runs_at_the_shipped_interval() -> None:
-    assert week.week_doc()["evaluation_interval"] == "15s"
+    assert week.week_doc()["evaluation_interval"] == week.EVALUATION_INTERVAL == str(
+        yaml.safe_load((week.REPO / "rules" / "thresholds.yml").read_text())["interval"])
     assert week.SAMPLES == 10081
 
 
