@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -25,6 +26,18 @@ if TYPE_CHECKING:
 # One botocore session for every client: each session parses the S3 service model again
 # (about 13 MiB a time), and the verifier's memory budget is 100 MiB.
 _SESSION = boto3.session.Session()
+
+
+@dataclass
+class ObjectBody:
+    """An S3 GET's body read in chunks of a bounded size, with the object's metadata."""
+
+    metadata: dict[str, str]
+    body: Any
+    chunk_bytes: int
+
+    def chunks(self) -> Iterator[bytes]:
+        return iter(self.body.iter_chunks(self.chunk_bytes))
 
 
 def make_client(region: RegionSettings, s3: S3Settings) -> S3Client:

@@ -28,6 +28,7 @@ import re
 import statistics
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,6 @@ def one_run(stack: PipelineStack, n: int) -> dict[str, Any]:
 
 
 def _epoch(iso: str) -> float:
-    from datetime import datetime
     return datetime.fromisoformat(iso).timestamp()
 
 

@@ -77,14 +77,20 @@ def _ensure_empty(dsn: str, timeout: float) -> None:
         raise RestoreRefused(f"the drill database is not empty ({row[0]} relations): refusing to restore")
 
 
-def run(ctx: RunContext, with_completeness: bool) -> list[CheckOutcome]:
-    started = time.monotonic()
+def backup_to_restore(ctx: RunContext) -> tuple[Backup | None, Finding | None]:
+    """The drill region's newest backup, or the finding saying why there is none to restore."""
     role = ctx.settings.drill.region
     missing = ctx.unavailable(CHECK, role)
     backup = ctx.inventory.newest(role)
     if missing is None and backup is None:
         missing = Finding(check=CHECK, status=Status.FAILED, region=ctx.inventory.regions.get(role),
                           detail="no backup to restore")
+    return (None, missing) if missing is not None else (backup, None)
+
+
+def run(ctx: RunContext, with_completeness: bool) -> list[CheckOutcome]:
+    started = time.monotonic()
+    backup, missing = backup_to_restore(ctx)
     if missing is not None:
         return outcomes(ctx, [missing], [], with_completeness, started, str(missing.detail))
     assert backup is not None

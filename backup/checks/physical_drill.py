@@ -27,7 +27,7 @@ from ..pgtools import tool
 from ..sources.pgbackrest import PgBackRestSource
 from . import completeness
 from .context import RunContext
-from .drill import CHECK, outcomes
+from .drill import CHECK, backup_to_restore, outcomes
 from .wal import window
 
 
@@ -55,16 +55,11 @@ def _target(ctx: RunContext, source: PgBackRestSource, backup: Backup) -> dateti
 
 def run(ctx: RunContext, with_completeness: bool) -> list[CheckOutcome]:
     started = time.monotonic()
-    role = ctx.settings.drill.region
-    missing = ctx.unavailable(CHECK, role)
-    backup = ctx.inventory.newest(role)
-    if missing is None and backup is None:
-        missing = Finding(check=CHECK, status=Status.FAILED, region=ctx.inventory.regions.get(role),
-                          detail="no backup to restore")
+    backup, missing = backup_to_restore(ctx)
     if missing is not None:
         return outcomes(ctx, [missing], [], with_completeness, started, str(missing.detail))
     assert backup is not None and ctx.settings.pgbackrest is not None
-    source = ctx.sources[role]
+    source = ctx.sources[ctx.settings.drill.region]
     assert isinstance(source, PgBackRestSource)
     try:
         target = _target(ctx, source, backup)

@@ -15,7 +15,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from .. import pgrestore
 from ..errors import CouldNotRun, RestoreFailed
 from ..hashing import Throttle, hash_chunks, human_bytes
 from ..model import Backup, BackupObject, Progress, RecordedChecksum
-from ..s3 import make_client, s3_errors
+from ..s3 import ObjectBody, make_client, s3_errors
 from ..settings import RegionSettings, S3Settings
 from .base import RestoreTarget, RestoreTimings
 
@@ -55,16 +54,6 @@ def parse_sidecar(text: str) -> str | None:
 
 def sidecar_text(hexdigest: str, key: str) -> str:
     return f"{hexdigest}  {key.rsplit('/', 1)[-1]}\n"
-
-
-@dataclass
-class _Stream:
-    metadata: dict[str, str]
-    body: Any
-    chunk_bytes: int
-
-    def chunks(self) -> Iterator[bytes]:
-        return iter(self.body.iter_chunks(self.chunk_bytes))
 
 
 class LogicalS3Source:
@@ -139,12 +128,12 @@ class LogicalS3Source:
         return self._recorded[sidecar]
 
     @contextmanager
-    def open_object(self, obj: BackupObject) -> Iterator[_Stream]:
+    def open_object(self, obj: BackupObject) -> Iterator[ObjectBody]:
         with s3_errors(f"reading {self._where(obj.key)}"):
             response = self.client.get_object(Bucket=self.settings.bucket, Key=obj.key)
             body = response["Body"]
             try:
-                yield _Stream(dict(response.get("Metadata", {})), body, self.chunk_bytes)
+                yield ObjectBody(dict(response.get("Metadata", {})), body, self.chunk_bytes)
             finally:
                 body.close()
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -26,7 +26,7 @@ from ..model import Backup, BackupObject, Progress, RecordedChecksum
 from ..pgbackrest import catalog, wal
 from ..pgbackrest.filecheck import unsupported
 from ..pgbackrest.ini import IniError, IniFile, parse
-from ..s3 import make_client, s3_errors
+from ..s3 import ObjectBody, make_client, s3_errors
 from ..settings import PgBackRestSettings, RegionSettings
 from .base import RestoreTarget, RestoreTimings
 
@@ -48,16 +48,6 @@ class Archive:
     histories: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     segment_size: int = wal.DEFAULT_SIZE
     keys: int = 0
-
-
-@dataclass
-class _Stream:
-    metadata: dict[str, str]
-    body: Any
-    chunk_bytes: int
-
-    def chunks(self) -> Iterator[bytes]:
-        return iter(self.body.iter_chunks(self.chunk_bytes))
 
 
 class PgBackRestSource:
@@ -151,12 +141,12 @@ class PgBackRestSource:
         return dict(grouped)
 
     @contextmanager
-    def open_object(self, obj: BackupObject) -> Iterator[_Stream]:
+    def open_object(self, obj: BackupObject) -> Iterator[ObjectBody]:
         with self.open_key(obj.key) as stream:
             yield stream
 
     @contextmanager
-    def open_key(self, key: str) -> Iterator[_Stream]:
+    def open_key(self, key: str) -> Iterator[ObjectBody]:
         try:
             with s3_errors(f"reading s3://{self.region_settings.bucket}/{key}"):
                 response = self.client.get_object(Bucket=self.region_settings.bucket, Key=key)
@@ -169,7 +159,7 @@ class PgBackRestSource:
         body = response["Body"]
         try:
             with s3_errors(f"reading s3://{self.region_settings.bucket}/{key}"):
-                yield _Stream(dict(response.get("Metadata", {})), body, self.chunk_bytes)
+                yield ObjectBody(dict(response.get("Metadata", {})), body, self.chunk_bytes)
         finally:
             body.close()
 
