@@ -54,6 +54,9 @@ class Backup:
     taken_at: datetime        # the consistent point: the dump's start
     objects: tuple[BackupObject, ...]
     problems: tuple[str, ...] = ()   # found while reading its catalog (manifest damaged, …)
+    # taken_at is an exact instant (a recovery target, the last replayed commit), not a
+    # time known only to the second as in dump names and pgBackRest's catalog.
+    taken_at_exact: bool = False
 
     @property
     def size(self) -> int:

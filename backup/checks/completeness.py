@@ -1,7 +1,7 @@
 """Wedding-data completeness of the restored copy, against production.
 
 Per configured table: production's rows that existed at the backup's consistent
-point (``created_column <= taken_at``) against the restored count, within
+point (``created_column <= taken_at`` to the second) against the restored count, within
 ``tolerance_ratio`` (at least ``tolerance_rows``); tables without a creation column
 compare against production's total with ``growth_allowance_per_hour`` per hour of
 backup age on top. The newest creation time in the copy must be within
@@ -13,7 +13,7 @@ the copy. Only counts and times are recorded: never a row's content.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -125,6 +125,16 @@ def check(ctx: RunContext, backup: Backup, copy_dsn: str) -> list[Finding]:
     return findings_for(results, base)
 
 
+# Backup times are known to the second (dump names, pgBackRest's epoch timestamps): a
+# row created earlier in that second may well be in the dump.
+TIME_RESOLUTION = timedelta(seconds=1)
+
+
+def consistent_point_bound(taken_at: datetime, exact: bool = False) -> datetime:
+    """Pure: the latest creation time a row in the backup can have."""
+    return taken_at if exact else taken_at.replace(microsecond=0) + TIME_RESOLUTION
+
+
 def replace_status(base: Finding, status: Status, detail: str) -> Finding:
     return Finding(**{**base.__dict__, "status": status, "detail": detail})
 
@@ -132,7 +142,7 @@ def replace_status(base: Finding, status: Status, detail: str) -> Finding:
 def _table(spec: TableSpec, prod: Conn,
            copy: Conn, backup: Backup, age_hours: float,
            settings: CompletenessSettings) -> Result:
-    params = {"t": backup.taken_at}
+    params = {"t": consistent_point_bound(backup.taken_at, backup.taken_at_exact)}
     try:
         row = prod.execute(count_statement(spec, at_backup=True), params).fetchone()
     except psycopg.Error as exc:

@@ -102,7 +102,9 @@ def _drill(ctx: RunContext, source: PgBackRestSource, backup: Backup, target: da
         point = target or copy.replayed_to or backup.taken_at
         if with_completeness:
             checks_started = time.monotonic()
-            checks = completeness.check(ctx, replace(backup, taken_at=point), copy.dsn)
+            exact = (target or copy.replayed_to) is not None  # a recovery time, not a name
+            checks = completeness.check(ctx, replace(backup, taken_at=point, taken_at_exact=exact),
+                                        copy.dsn)
             copy.phases["checks"] = round(time.monotonic() - checks_started, 3)
         rto = time.monotonic() - clock
     finding = Finding.about(CHECK, Status.PASSED, backup, duration_seconds=round(rto, 3), data={

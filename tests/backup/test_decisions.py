@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backup.checks.completeness import TableCounts, table_verdict
+from backup.checks.completeness import TableCounts, consistent_point_bound, table_verdict
 from backup.checks.cross_region import Facts, compare
 from backup.checks.drill import refusal, target_action
 from backup.checks.freshness import Archiver, backup_age, wal_rpo
@@ -267,3 +267,14 @@ def test_same_region_twice_is_an_error() -> None:
         load_settings(environ={}, overrides={"s3": {"primary": region, "replica": region},
                                              "production": {"url": "postgresql://p/w"},
                                              "scratch": {"url": "postgresql://s/postgres"}})
+
+
+def test_rows_created_in_the_backups_second_count_as_in_it() -> None:
+    """Backup times are known to the second: a dump named ...T153101Z may hold a row made at
+    15:31:01.4 (seeded, then dumped at once), so the bound is the end of that second."""
+    stamp = datetime(2026, 12, 2, 15, 31, 1, tzinfo=UTC)
+    assert consistent_point_bound(stamp) == datetime(2026, 12, 2, 15, 31, 2, tzinfo=UTC)
+    assert consistent_point_bound(stamp.replace(microsecond=400_000)) == \
+        datetime(2026, 12, 2, 15, 31, 2, tzinfo=UTC)
+    target = stamp.replace(microsecond=400_000)  # a recovery target is an exact instant
+    assert consistent_point_bound(target, exact=True) == target
