@@ -48,9 +48,12 @@ RECEIVER = Row("Receiver", (
     Panel("Oldest pending message age", "How long has the oldest waiting message waited (a page "
           "stuck in the outbox)?", "s",
           (Query(f"max({P}outbox_oldest_pending_age_seconds{{{RSEL}}})", "oldest pending"),), width=8),
-    Panel("Escalations", "Did escalation have to skip a tier (nobody reachable), bring a tier "
-          "forward, or back off a failed step? The receiver does not label escalations by tier; "
-          "the incident pages show each tier.", "short",
+    Panel("Escalations by tier", "How often did incidents page each tier: is tier 1 acking, or "
+          "do pages keep reaching the secondary and the manager?", "short",
+          (Query(f"sum by (tier) (increase({P}escalations_total{{{RSEL}}}{RATE}))",
+                 "tier {{tier}}"),), width=8),
+    Panel("Escalation trouble", "Did escalation have to skip a tier (nobody reachable), bring a "
+          "tier forward, or back off a failed step?", "short",
           (Query(f"sum(increase({P}escalations_nobody_reached_total{{{RSEL}}}{RATE}))", "nobody reached"),
            Query(f"sum(increase({P}escalations_brought_forward_total{{{RSEL}}}{RATE}))",
                  "tier brought forward"),
@@ -75,7 +78,7 @@ RECEIVER = Row("Receiver", (
 SPEC = Spec(
     uid="dbhealth-alerting", title="DBHealth / Alerting pipeline", slug="alerting-pipeline",
     summary="Firing alerts, and the receiver's side: received, deduplicated, delivered or failed by "
-            "channel, the outbox, and escalations.",
+            "channel, the outbox, and escalations by tier.",
     variables=(Variable("job", "Receiver job", f"{P}database_up"),
                Variable("instance", "Receiver instance", f'{P}database_up{{job=~"$job"}}')),
     rows=(ALERTS, RECEIVER),

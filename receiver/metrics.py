@@ -42,6 +42,10 @@ _QUERIES = {
                   " count(*) FILTER (WHERE event = 'escalation.brought_forward'),"
                   " count(*) FILTER (WHERE event = 'escalation.step_failed')"
                   " FROM receiver_audit_events WHERE event LIKE 'escalation.%'",
+    # A tier counts once per incident that paged it, however many people and channels it holds
+    # and whether or not an ack cancelled its messages before they went out.
+    "tiers": "SELECT tier, count(DISTINCT incident_id) FROM receiver_outbox"
+             " WHERE kind = 'page' GROUP BY tier ORDER BY tier",
 }
 
 
@@ -121,6 +125,7 @@ class ReceiverCollector(Collector):
             refused.add_metric([route], total)
         yield refused
         yield from self._faults(rows)
+        yield self._tiers(rows["tiers"], len(self.db.settings.policy.tiers))
         yield from self._roster(snapshot)
 
     @staticmethod
@@ -152,6 +157,18 @@ class ReceiverCollector(Collector):
                                   " reached", value=forward)
         yield CounterMetricFamily(PREFIX + "escalation_step_failures",
                                   "Escalation steps that failed and were backed off", value=failed)
+
+    @staticmethod
+    def _tiers(rows: list[tuple[Any, ...]], policy_tiers: int) -> Metric:
+        # Every tier of the policy is present from the start (0), so a panel or an alert on
+        # tier 2 never mistakes "never escalated" for "no data"; tiers a previous policy had
+        # stay visible while their rows exist.
+        counts = dict.fromkeys(range(1, policy_tiers + 1), 0) | {int(t): n for t, n in rows}
+        family = CounterMetricFamily(PREFIX + "escalations",
+                                     "Incidents that paged each escalation tier", labels=["tier"])
+        for tier in sorted(counts):
+            family.add_metric([str(tier)], counts[tier])
+        return family
 
     @staticmethod
     def _roster(status: roster.RosterStatus) -> Iterable[Metric]:

@@ -98,6 +98,10 @@ def test_slow_and_dripping_provider_is_cut_at_the_deadline_and_resent_once(
     outcomes = _rows(sql, "SELECT outcome FROM receiver_notification_attempts"
                           " WHERE channel = 'sms' ORDER BY id")
     assert outcomes == [("ambiguous",), ("sent",)]
+    metrics = live.client.get("/metrics").get_data(as_text=True)
+    # Tier 2 is 10 minutes away: it is reported, as never reached.
+    assert 'dbhealth_receiver_escalations_total{tier="1"} 1.0' in metrics
+    assert 'dbhealth_receiver_escalations_total{tier="2"} 0.0' in metrics
 
 
 def test_accepted_but_unanswered_is_resent_at_most_once_then_escalates(
@@ -134,6 +138,8 @@ def test_provider_401_retries_loudly_and_an_unreachable_tier_brings_the_next_for
     metrics = live.client.get("/metrics").get_data(as_text=True)
     assert 'dbhealth_receiver_notification_config_faults_total{channel="sms"}' in metrics
     assert "dbhealth_receiver_escalations_brought_forward_total 1.0" in metrics
+    assert 'dbhealth_receiver_escalations_total{tier="1"} 1.0' in metrics
+    assert 'dbhealth_receiver_escalations_total{tier="2"} 1.0' in metrics
     assert _rows(sql, "SELECT status FROM receiver_outbox WHERE recipient_key = 'alice'"
                       " AND channel = 'email'") == [("dead",)]
 
