@@ -331,18 +331,38 @@ def _summary(dsn: str, progress: Progress) -> None:
     ]))
 
 
+# The WAL archive's store stops last: PostgreSQL's shutdown archives its last segments
+# through pgBackRest, which would otherwise retry against a dead S3 until pg_ctl gives up.
+ARCHIVE_STORE = ("s3", "s3-tls")
+
+
 def down(progress: Progress = print) -> int:
-    for name, pid in _pids().items():
-        if _alive(pid):
-            os.killpg(pid, signal.SIGTERM)
-            progress(f"demo: stopped {name}")
-    (ROOT / "pids.json").unlink(missing_ok=True)
+    pids = _pids()
+    for name, pid in pids.items():
+        if name not in ARCHIVE_STORE:
+            _stop(name, pid, progress)
     backups.stop_scratch(progress)
     cluster = LocalCluster(ROOT / "pg", PG_PORT)
     if cluster.initialized and cluster.is_running():
-        cluster.stop()
+        try:
+            cluster.stop()
+        except RuntimeError as exc:
+            # A demo from before this order, or an archive store already gone: nothing left to
+            # archive to, so do not wait for it (the data directory recovers on the next start).
+            progress(f"demo: PostgreSQL did not stop in time ({exc}); stopping it immediately")
+            cluster.stop("immediate")
         progress("demo: stopped PostgreSQL (data kept in .demo/pg; rm -rf .demo to start afresh)")
+    for name in ARCHIVE_STORE:
+        if name in pids:
+            _stop(name, pids[name], progress)
+    (ROOT / "pids.json").unlink(missing_ok=True)
     return 0
+
+
+def _stop(name: str, pid: int, progress: Progress) -> None:
+    if _alive(pid):
+        os.killpg(pid, signal.SIGTERM)
+        progress(f"demo: stopped {name}")
 
 
 def status(progress: Progress = print) -> int:
