@@ -73,3 +73,11 @@ def test_masking() -> None:
     assert mask_url("smtp://:secret@mail:587") == "smtp://:****@mail:587"
     assert mask_recipient("webhook", "https://chat.example/hooks/abc?token=x") == \
         "https://chat.example/…"
+
+
+def test_escalations_by_tier_cover_the_policy_and_keep_a_former_policys_tiers() -> None:
+    from receiver.metrics import ReceiverCollector
+
+    family = ReceiverCollector._tiers([(1, 3), (4, 1)], policy_tiers=2)
+    assert [(s.labels["tier"], s.value) for s in family.samples if s.name.endswith("_total")] == [
+        ("1", 3), ("2", 0), ("4", 1)]
