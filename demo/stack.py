@@ -13,11 +13,8 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +29,7 @@ from exporter.migrate import migrate
 from . import backups, promconfig
 from . import pgbackrest as physical
 from .cluster import LocalCluster
+from .processes import alive, port_taken, read_pids, stop, wait_ready, write_pids
 from .roles import create_monitoring_role
 from .seed import SeedScale, apply_schema, is_seeded, seed
 
@@ -208,30 +206,6 @@ def child_env(service: Service) -> dict[str, str]:
     return {**inherited, **service.env}
 
 
-def _wait(url: str, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own http:// URLs
-                return True
-        except OSError:
-            time.sleep(0.25)
-    return False
-
-
-def _pids() -> dict[str, int]:
-    path = ROOT / "pids.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
-
-
 # Each port the demo listens on: the service that listens, and its variable.
 PORTS: dict[str, tuple[str, int]] = {
     "postgresql": ("PG", PG_PORT), "redis": ("REDIS", REDIS_PORT),
@@ -240,15 +214,6 @@ PORTS: dict[str, tuple[str, int]] = {
     "sinks": ("SMS", SMS_PORT), "sinks-smtp": ("SMTP", SMTP_PORT), "s3": ("S3", backups.S3_PORT),
     "scratch": ("SCRATCH", backups.SCRATCH_PORT),
 }
-
-
-def _taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def taken_ports(running: set[str]) -> list[str]:
@@ -261,7 +226,7 @@ def taken_ports(running: set[str]) -> list[str]:
     for service, (name, port) in PORTS.items():
         if service.split("-")[0] in running:
             continue
-        if _taken(port):
+        if port_taken(port):
             problems.append(f"demo: port {port} ({service}) is taken by another program; "
                             f"set DBHEALTH_DEMO_{name}_PORT to a free port")
     return problems
@@ -269,7 +234,7 @@ def taken_ports(running: set[str]) -> list[str]:
 
 def up(progress: Progress = print) -> int:
     ROOT.mkdir(parents=True, exist_ok=True)
-    pids = {name: pid for name, pid in _pids().items() if _alive(pid)}
+    pids = {name: pid for name, pid in read_pids(ROOT).items() if alive(pid)}
     running = set(pids)
     if LocalCluster(ROOT / "pg", PG_PORT).is_running():
         running.add("postgresql")
@@ -289,8 +254,8 @@ def up(progress: Progress = print) -> int:
         proc = subprocess.Popen(service.argv, stdout=log, stderr=subprocess.STDOUT,
                                 env=child_env(service), start_new_session=True)
         pids[service.name] = proc.pid
-        (ROOT / "pids.json").write_text(json.dumps(pids))
-        ready = "" if service.url is None or _wait(service.url) else " (not ready yet, see log)"
+        write_pids(ROOT, pids)
+        ready = "" if service.url is None or wait_ready(service.url) else " (not ready yet, see log)"
         progress(f"demo: started {service.name} (pid {proc.pid}){ready}")
     backups.after_up(dsn, progress, LocalCluster(ROOT / "pg", PG_PORT))
     _summary(dsn, progress)
@@ -337,10 +302,10 @@ ARCHIVE_STORE = ("s3", "s3-tls")
 
 
 def down(progress: Progress = print) -> int:
-    pids = _pids()
+    pids = read_pids(ROOT)
     for name, pid in pids.items():
         if name not in ARCHIVE_STORE:
-            _stop(name, pid, progress)
+            stop(name, pid, progress)
     backups.stop_scratch(progress)
     cluster = LocalCluster(ROOT / "pg", PG_PORT)
     if cluster.initialized and cluster.is_running():
@@ -354,19 +319,13 @@ def down(progress: Progress = print) -> int:
         progress("demo: stopped PostgreSQL (data kept in .demo/pg; rm -rf .demo to start afresh)")
     for name in ARCHIVE_STORE:
         if name in pids:
-            _stop(name, pids[name], progress)
+            stop(name, pids[name], progress)
     (ROOT / "pids.json").unlink(missing_ok=True)
     return 0
 
 
-def _stop(name: str, pid: int, progress: Progress) -> None:
-    if _alive(pid):
-        os.killpg(pid, signal.SIGTERM)
-        progress(f"demo: stopped {name}")
-
-
 def status(progress: Progress = print) -> int:
-    pids = _pids()
+    pids = read_pids(ROOT)
     for name, pid in pids.items():
-        progress(f"{name:14} pid {pid:<8} {'running' if _alive(pid) else 'STOPPED'}")
-    return 0 if pids and all(_alive(p) for p in pids.values()) else 1
+        progress(f"{name:14} pid {pid:<8} {'running' if alive(pid) else 'STOPPED'}")
+    return 0 if pids and all(alive(p) for p in pids.values()) else 1
