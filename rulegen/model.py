@@ -181,8 +181,8 @@ class ThresholdFile(_Strict):
             return
         if grace.alert not in names:
             raise ValueError(f"recovery_grace.alert {grace.alert} is not a threshold's alert")
-        if grace.record in {r.record for r in self.recordings}:
-            raise ValueError(f"recovery_grace.record {grace.record} is also in recordings")
+        if grace.record in {self.wedding_day.record, *(r.record for r in self.recordings)}:
+            raise ValueError(f"recovery_grace.record {grace.record} is recorded already")
         own = [t.id for t in self.thresholds if t.recovery_grace and t.alert == grace.alert]
         if own:
             raise ValueError(f"{grace.alert} cannot wait for its own recovery "

@@ -132,6 +132,9 @@ def test_validation() -> None:
     _threshold(raw, "database_down")["recovery_grace"] = True
     _invalid(raw, "DBHealthDatabaseDown cannot wait for its own recovery")
     raw = _raw()
+    raw["recovery_grace"]["record"] = "dbhealth:wedding_day_mode"
+    _invalid(raw, "recovery_grace.record dbhealth:wedding_day_mode is recorded already")
+    raw = _raw()
     raw["recovery_grace"]["window"] = "five minutes"
     _invalid(raw, "recovery_grace.window")
     raw = _raw()
