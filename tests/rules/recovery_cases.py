@@ -89,17 +89,20 @@ def mode_tests(mode: int) -> list[dict[str, Any]]:
     over, text, fires = OVER[mode]
     critical = tuple(f for f in fires if f.severity == "critical")
     down_fire = next(f for sc in DOWN.scenarios if sc.mode == mode for f in sc.fires)
-    paged = {"eval_time": f"{DOWN_FROM + 5}m", "alertname": DOWN_ALERT,
-             "exp_alerts": [expected(DOWN, down_fire, "0", mode == 1)]}
+
+    def paged() -> dict[str, Any]:  # the outage's own page (a fresh dict: no YAML anchors)
+        return {"eval_time": f"{DOWN_FROM + 5}m", "alertname": DOWN_ALERT,
+                "exp_alerts": [expected(DOWN, down_fire, "0", mode == 1)]}
+
     storm = _test(
         f"reconnect storm at {text} for {STORM_MINUTES} min after an outage: no second page",
         mode, {**_down_then_up(), **_utilization(over, STORM_MINUTES)},
-        [paged, *(_check(UP_AGAIN + m, mode, (), text) for m in (1, 2.5, 3.5, 6, 10))],
+        [paged(), *(_check(UP_AGAIN + m, mode, (), text) for m in (1, 2.5, 3.5, 6, 10))],
         [_recording(UP_AGAIN + 2.5, INSTANCE), _recording(GRACE_OVER + 0.5, None)])
     saturation = _test(
         f"saturation at {text} for {SATURATION_MINUTES} min after an outage: pages after the grace",
         mode, {**_down_then_up(), **_utilization(over, SATURATION_MINUTES)},
-        [paged, _check(UP_AGAIN + 3.5, mode, (), text), _check(GRACE_OVER + 1, mode, (), text),
+        [paged(), _check(UP_AGAIN + 3.5, mode, (), text), _check(GRACE_OVER + 1, mode, (), text),
          _check(GRACE_OVER + 2.5, mode, critical, text),
          _check(GRACE_OVER + 5.5, mode, fires, text)])
     other = _test(
