@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rulegen.model import Direction, Threshold, ThresholdFile, Unit
+from rulegen.model import Direction, RecoveryGrace, Threshold, ThresholdFile, Unit
 from rulegen.strictness import number, threshold_in_force
 
 
@@ -30,10 +30,12 @@ def _duration(seconds: float) -> str:
     return "".join(parts)
 
 
-def _condition(t: Threshold) -> str:
+def _condition(t: Threshold, grace: RecoveryGrace | None) -> str:
     op = ">" if t.direction is Direction.HIGHER_IS_WORSE else "<"
     guard = f" and `{t.guard}`" if t.guard else ""
-    return f"`{' '.join(t.expr.split())}` {op} threshold{guard}"
+    after = (f"; silent while {grace.alert} fires and {grace.window} after"
+             if t.recovery_grace and grace is not None else "")
+    return f"`{' '.join(t.expr.split())}` {op} threshold{guard}{after}"
 
 
 def render_index(spec: ThresholdFile) -> str:
@@ -59,6 +61,6 @@ def render_index(spec: ThresholdFile) -> str:
         wedding_text = show(wedding, t.unit) + (" (fixed)" if t.fixed_reason else "")
         lines.append(
             f"| [{t.alert}]({t.runbook}.md) | {t.severity.value} | {t.team} | {t.impact.value} "
-            f"| {_condition(t)} | {show(normal, t.unit)} | {wedding_text} | {t.for_} "
+            f"| {_condition(t, spec.recovery_grace)} | {show(normal, t.unit)} | {wedding_text} | {t.for_} "
             f"| {t.source}{'; fixed: ' + t.fixed_reason if t.fixed_reason else ''} |")
     return "\n".join(lines) + "\n"

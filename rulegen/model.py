@@ -18,6 +18,7 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 RecordName = Annotated[str, Field(pattern=r"^dbhealth:[a-z0-9_:]+$")]
 Team = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 Text = Annotated[str, Field(min_length=1)]
 
 
@@ -104,6 +105,18 @@ class Recording(_Strict):
     why: Text
 
 
+class RecoveryGrace(_Strict):
+    """After ``alert`` (the database-down alert) stops firing, the thresholds marked
+    ``recovery_grace: true`` stay silent for ``window`` on the same target (``join_labels``): the
+    reconnect storm that follows an outage is part of that incident, already paged."""
+
+    record: RecordName = "dbhealth:database_recovering"
+    alert: AlertName = "DBHealthDatabaseDown"
+    window: Duration = "5m"
+    join_labels: list[LabelName] = Field(default=["job", "instance"], min_length=1)
+    why: Text
+
+
 class Threshold(AlertText):
     """One threshold: ``expr`` compared with the threshold in force, then ``guard`` (if any:
     judged only where it selects a series) and ``unless`` (if any: silenced only where it
@@ -119,6 +132,7 @@ class Threshold(AlertText):
     wedding_day: Scaling
     fixed_reason: Text | None = None
     keep_firing_for: Duration | None = None
+    recovery_grace: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -141,6 +155,7 @@ class ThresholdFile(_Strict):
     runbook_base_url: Text
     wedding_day: WeddingDay
     recordings: list[Recording]
+    recovery_grace: RecoveryGrace | None = None
     thresholds: list[Threshold] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -153,7 +168,26 @@ class ThresholdFile(_Strict):
         if self.wedding_day.missing.alert in names:
             raise ValueError(f"wedding_day.missing.alert {self.wedding_day.missing.alert} "
                              "is also used by a threshold")
+        self._grace_consistent(names)
         return self
+
+    def _grace_consistent(self, names: set[str]) -> None:
+        graced = [t.id for t in self.thresholds if t.recovery_grace]
+        grace = self.recovery_grace
+        if grace is None:
+            if graced:
+                raise ValueError(f"recovery_grace: true needs a recovery_grace block "
+                                 f"(thresholds: {', '.join(graced)})")
+            return
+        if grace.alert not in names:
+            raise ValueError(f"recovery_grace.alert {grace.alert} is not a threshold's alert")
+        if grace.record in {self.wedding_day.record, *(r.record for r in self.recordings)}:
+            raise ValueError(f"recovery_grace.record {grace.record} is recorded already")
+        own = [t.id for t in self.thresholds if t.recovery_grace and t.alert == grace.alert]
+        if own:
+            raise ValueError(f"{grace.alert} cannot wait for its own recovery "
+                             f"(thresholds: {', '.join(own)})")
+        _no_duplicates("recovery_grace.join_labels", grace.join_labels)
 
     def alert_names(self) -> list[str]:
         """Every alert name, in file order, without repeats."""

@@ -126,8 +126,8 @@ def signal_missing_doc(rules_file: Path | str = RULES_FILE) -> dict[str, Any]:
     ]}
 
 
-def render_doc(doc: dict[str, Any]) -> str:
-    header = ("# Generated from tests/rules/alert_cases.py: do not edit; regenerate with\n"
+def render_doc(doc: dict[str, Any], source: str = "alert_cases.py") -> str:
+    header = (f"# Generated from tests/rules/{source}: do not edit; regenerate with\n"
               "# .venv/bin/python -m tests.rules.promtool_suite   (run: promtool test rules "
               "rules/tests/*.test.yml)\n")
     return header + yaml.safe_dump(doc, sort_keys=False, width=1000)
@@ -136,10 +136,13 @@ def render_doc(doc: dict[str, Any]) -> str:
 def committed_files() -> dict[Path, str]:
     """rules/tests/<alert>.test.yml for every alert, as they must be committed."""
     from .alert_cases import CASES
+    from .recovery_cases import FILE_NAME, recovery_doc
 
     docs = {case.alert: promtool_test_doc(case, RELATIVE_RULES) for case in CASES}
     docs[SIGNAL_MISSING] = signal_missing_doc(RELATIVE_RULES)
-    return {COMMITTED / f"{alert}.test.yml": render_doc(doc) for alert, doc in docs.items()}
+    files = {COMMITTED / f"{alert}.test.yml": render_doc(doc) for alert, doc in docs.items()}
+    files[COMMITTED / FILE_NAME] = render_doc(recovery_doc(RELATIVE_RULES), "recovery_cases.py")
+    return files
 
 
 def run_promtool_test(doc: dict[str, Any], directory: Path,
