@@ -13,6 +13,8 @@ database answers again. Then the connection pools reconnect at once:
   from 25m and fires at 27m, the warning (``for: 5m``) at 30m.
 - other target: a different exporter's database is down; this target's saturation is
   judged as usual (the grace joins on job and instance).
+- blip: the database misses one minute (10m), shorter than DatabaseDown's ``for: 1m``, so
+  it never fires and earns no grace: a saturation from 11m pages as usual (13m).
 
 Each runs on a normal day and on a wedding day, with values over the limits in force.
 The committed file is ``rules/tests/DBHealthConnectionUtilizationHigh.recovery-grace.test.yml``
@@ -111,7 +113,17 @@ def mode_tests(mode: int) -> list[dict[str, Any]]:
                                                                 down=False)},
         [_check(UP_AGAIN + 2.5, mode, critical, text), _check(UP_AGAIN + 5.5, mode, fires, text)],
         [_recording(UP_AGAIN + 2.5, OTHER_INSTANCE)])
-    return [storm, saturation, other]
+    blip = _test(
+        f"saturation at {text} after a blip shorter than DatabaseDown's for: no grace",
+        mode, {series("dbhealth_up"): f"1x{DOWN_FROM - 1} 0 1x{MINUTES - DOWN_FROM - 1}",
+               series("dbhealth_connection_utilization_ratio"):
+                   f"{BEFORE}x{DOWN_FROM - 1} stale {over}x{SATURATION_MINUTES - 1} "
+                   f"{BEFORE}x{MINUTES - DOWN_FROM - 1 - SATURATION_MINUTES}"},
+        [{"eval_time": f"{DOWN_FROM + 1}m30s", "alertname": DOWN_ALERT, "exp_alerts": []},
+         _check(DOWN_FROM + 2.5, mode, (), text), _check(DOWN_FROM + 3.5, mode, critical, text),
+         _check(DOWN_FROM + 6.5, mode, fires, text)],
+        [_recording(DOWN_FROM + 0.5, None), _recording(DOWN_FROM + 3.5, None)])
+    return [storm, saturation, other, blip]
 
 
 def recovery_doc(rules_file: str) -> dict[str, Any]:
