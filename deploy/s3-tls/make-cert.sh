@@ -19,6 +19,7 @@ then
   echo "make-cert: $cert for $name kept (valid for 30 days or more)"
   exit 0
 fi
+mkdir -p "$dir"
 new=$(mktemp -d "$dir/.new.XXXXXX")
 trap 'rm -rf "$new"' EXIT
 openssl req -x509 -newkey rsa:2048 -nodes -days 825 -keyout "$new/key.pem" -out "$new/cert.pem" \
