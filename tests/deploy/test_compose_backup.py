@@ -50,7 +50,7 @@ def mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def flag(service: dict[str, Any], name: str) -> str:
     [value] = [a.split("=", 1)[1] for a in service["command"] if a.startswith(name + "=")]
-    return value
+    return str(value)
 
 
 def test_the_repository_is_the_one_the_verifier_and_the_demo_know() -> None:
@@ -251,7 +251,7 @@ def datadir() -> Iterator[Path]:
 
 
 def archive_push(tmp_path: Path, datadir: Path, marker: bool, secret: Path | None = None,
-                 **env: str) -> subprocess.CompletedProcess[str]:
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     segment = tmp_path / "pg_wal" / "000000010000000000000003"
     segment.parent.mkdir(exist_ok=True)
     segment.write_bytes(b"\0" * 8192)
@@ -267,7 +267,7 @@ def archive_push(tmp_path: Path, datadir: Path, marker: bool, secret: Path | Non
              "PGBACKREST_PG1_PATH": str(datadir), "PGBACKREST_LOCK_PATH": str(tmp_path),
              "DBHEALTH_ARCHIVE_MARKER": str(tmp_path / "stanza-ready"),
              # pgBackRest's defaults retry for minutes; PostgreSQL sees the same non-zero exit.
-             "PGBACKREST_IO_TIMEOUT": "1", "PGBACKREST_ARCHIVE_TIMEOUT": "2", **env})
+             "PGBACKREST_IO_TIMEOUT": "1", "PGBACKREST_ARCHIVE_TIMEOUT": "2", **(env or {})})
 
 
 @needs_tools
@@ -286,10 +286,10 @@ def test_archive_push_after_the_marker_fails_when_the_repository_does(tmp_path: 
                                                                       datadir: Path) -> None:
     assert make_cert(tmp_path / "tls").returncode == 0
     ca = {"PGBACKREST_REPO1_STORAGE_CA_FILE": str(tmp_path / "tls/cert.pem")}
-    done = archive_push(tmp_path, datadir, marker=True, **ca)  # s3-tls does not resolve here
+    done = archive_push(tmp_path, datadir, marker=True, env=ca)  # s3-tls does not resolve here
     assert done.returncode != 0 and "unable to get address for 's3-tls'" in done.stderr, done.stderr
     assert "skipping" not in done.stderr
-    unreadable = archive_push(tmp_path, datadir, marker=True, secret=tmp_path / "missing", **ca)
+    unreadable = archive_push(tmp_path, datadir, marker=True, secret=tmp_path / "missing", env=ca)
     assert unreadable.returncode == 1 and "cannot read" in unreadable.stderr
 
 
@@ -297,6 +297,6 @@ def test_archive_push_after_the_marker_fails_when_the_repository_does(tmp_path: 
 def test_archive_push_after_the_marker_fails_on_a_certificate_for_another_name(
         tmp_path: Path, datadir: Path, s3_tls: S3Tls) -> None:
     # Reachable, but as 'localhost' (repo1-storage-host): 2.45 checks the name it connects to.
-    done = archive_push(tmp_path, datadir, marker=True, PGBACKREST_REPO1_STORAGE_HOST="localhost",
-                        **s3_tls.pgbackrest_env())
+    done = archive_push(tmp_path, datadir, marker=True,
+                        env={"PGBACKREST_REPO1_STORAGE_HOST": "localhost", **s3_tls.pgbackrest_env()})
     assert done.returncode != 0 and "unable to find hostname 'localhost'" in done.stderr, done.stderr

@@ -42,6 +42,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs pgbackrest and socat (scripts/setup.sh) and root for a private /etc/hosts")
 BIN = Path(sys.executable).parent
 PRIMARY, REPLICA = "wedsync-pgbackrest-eu-west-2", "wedsync-pgbackrest-eu-west-1"
+INFO = "pgbackrest/backup/wedsync/backup.info"
 
 
 @dataclass
@@ -85,13 +86,14 @@ class Chain:
             conn.execute("INSERT INTO marks DEFAULT VALUES")
             row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
             assert row is not None
+            segment = str(row[0])
             query = "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"
-            wait_until(lambda: (conn.execute(query).fetchone() or ("",))[0] >= row[0], timeout=120,
-                       what=f"{row[0]} archived")
-            return str(row[0])
+            wait_until(lambda: str((conn.execute(query).fetchone() or ("",))[0]) >= segment, timeout=120,
+                       what=f"{segment} archived")
+            return segment
 
 
-def _start(services: dict[str, Any], moto: MotoServer, s3: S3Tls, work: Path) -> tuple[PostgresServer, dict[str, str]]:
+def _start(services: dict[str, Any], s3: S3Tls, work: Path) -> tuple[PostgresServer, dict[str, str]]:
     postgres = services["postgres"]
     bin_dir = work / "bin"
     bin_dir.mkdir()
@@ -136,7 +138,7 @@ def chain() -> Iterator[Chain]:
         shutil.chown(path, "postgres", "postgres")
     server: PostgresServer | None = None
     try:
-        server, env = _start(services, moto, s3, work)
+        server, env = _start(services, s3, work)
         chain = Chain(services, moto, s3, server, env, work / "marker/stanza-ready", "",
                       subprocess.CompletedProcess([], 0))
         buckets = chain.demo("pgbackrest-buckets")
@@ -164,8 +166,8 @@ def test_pgbackrest_init_arms_archiving_and_takes_the_first_full_backup(chain: C
     assert chain.init.returncode == 0, chain.init.stdout[-2000:] + chain.init.stderr[-2000:]
     assert "WAL archiving armed" in chain.init.stdout
     assert chain.marker.read_text().startswith("stanza wedsync created ")
-    body = chain.moto.client("eu-west-2").get_object(Bucket=PRIMARY, Key="pgbackrest/backup/wedsync/backup.info")
-    [entry] = catalog.backups(parse(body["Body"].read().decode()))
+    info = chain.moto.client("eu-west-2").get_object(Bucket=PRIMARY, Key=INFO)["Body"].read()
+    [entry] = catalog.backups(parse(info.decode()))
     assert entry.label.endswith("F")  # incremental asked, full made: there was none
     segment = chain.switch_and_wait()  # armed: archive-push pushes, through s3-tls, checked TLS
     assert any(f"/{segment}-" in key for key in chain.keys(PRIMARY))
@@ -185,7 +187,7 @@ def test_rerunning_init_is_harmless_and_sync_copies_only_what_changed(chain: Cha
     assert "already exists" in rerun.stdout and "armed" not in rerun.stdout
     after = chain.keys(PRIMARY)
     changed = {k for k, etag in after.items() if before.get(k) != etag}
-    assert "pgbackrest/backup/wedsync/backup.info" in changed
+    assert INFO in changed
     third = chain.demo("pgbackrest-sync", "--once")
     assert f"{len(changed)} object(s) copied" in third.stdout, (third.stdout, sorted(changed))
     assert chain.keys(REPLICA).keys() == after.keys()
