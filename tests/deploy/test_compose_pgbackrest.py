@@ -193,7 +193,9 @@ def test_rerunning_init_is_harmless_and_sync_copies_only_what_changed(chain: Cha
     assert chain.keys(REPLICA).keys() == after.keys()
 
 
-def test_the_verifier_section_reads_the_repository_in_both_regions(chain: Chain, tmp_path: Path) -> None:
+def test_the_verifier_section_reads_both_regions_and_drills_through_s3_tls(chain: Chain,
+                                                                           tmp_path: Path) -> None:
+    """As the compose verifier: endpoint and CA from the file, S3 keys only in the environment."""
     assert chain.demo("pgbackrest-sync", "--once").returncode == 0
     migrate(chain.server.dsn(), progress=lambda _msg: None)  # the audit table the verifier writes
     settings = yaml.safe_load((REPO / "deploy/compose/backup-verify.yml").read_text())
@@ -201,19 +203,24 @@ def test_the_verifier_section_reads_the_repository_in_both_regions(chain: Chain,
     for region in section["repo"].values():
         region["endpoint_url"] = region["endpoint_url"].replace(":9443", f":{chain.s3.port}")
         region["ca_bundle"] = str(chain.s3.cert)
-    section["drill"]["work_dir"] = str(tmp_path)
+    drill = chain.s3.dir / "drill"  # the drill runs as postgres (we are root): not under tmp_path
+    drill.mkdir()
+    shutil.chown(drill, "postgres", "postgres")
+    section["drill"]["work_dir"] = str(drill)
     config_file = tmp_path / "verify.yml"
     config_file.write_text(yaml.safe_dump({
         "pgbackrest": section, "production": {"url": chain.server.dsn()},
         "scratch": {"url": "postgresql://postgres@127.0.0.1:1/postgres"},
         "retention": settings["retention"]}))
     argv = [str(BIN / "dbhealth-backup-verify"), "--config.file", str(config_file),
-            "--check", "inventory,integrity,wal,cross_region"]
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+            "--check", "inventory,integrity,wal,cross_region,restore"]
+    # What the compose entrypoint makes of AWS_SECRET_ACCESS_KEY_FILE / PGBACKREST_..._SECRET_FILE.
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+           "PGBACKREST_REPO1_S3_KEY": "k", "PGBACKREST_REPO1_S3_KEY_SECRET": "s"}
     done = subprocess.run(in_namespace(chain.s3.hosts, argv), capture_output=True, text=True, timeout=600,
                           env=env)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    for check in ("inventory", "integrity", "wal", "cross_region"):
+    for check in ("inventory", "integrity", "wal", "cross_region", "restore"):
         assert any(line.split()[:3] == [check, "PASSED", "physical"] for line in done.stdout.splitlines()), \
             done.stdout
     with psycopg.connect(chain.server.dsn()) as conn:
