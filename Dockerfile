@@ -53,7 +53,8 @@ USER root
 # would create and start a `main` cluster when postgresql-15 is installed: it is installed
 # first and told not to (as the official postgres image does). The restored cluster keeps
 # production's locale, en_US.utf8 in the postgres image: without it the copy refuses
-# connections ("database locale is incompatible with operating system").
+# connections ("database locale is incompatible with operating system"). The build fails
+# if a cluster was made anyway (pg_lsclusters) or the locale is missing.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-common locales \
  && sed -ri 's/#? *(create_main_cluster) .*$/\1 = false/' /etc/postgresql-common/createcluster.conf \
@@ -62,7 +63,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && localedef -i en_US -c -f UTF-8 en_US.UTF-8 \
  && locale -a | grep -qx en_US.utf8 \
- && test -z "$(ls -A /etc/postgresql/ 2>/dev/null)" \
+ && test -z "$(pg_lsclusters -h)" \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/dbhealth/drill
 # The drill's directory: compose mounts a named volume here, which starts out owned by 10001.
 USER 10001:10001
