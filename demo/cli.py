@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 import psycopg
 
@@ -47,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     bk = sub.add_parser("backup", help="pg_dump the demo database into the local S3, both regions, "
                                        "with SHA-256 sidecars")
     bk.add_argument("--s3-endpoint", default=None, help="S3 endpoint (default: the demo's local S3)")
+    pb = sub.add_parser("pgbackrest-buckets", help="create the pgBackRest repository buckets, both "
+                                                   "regions (compose: before pgbackrest-init)")
+    pb.add_argument("--s3-endpoint", required=True)
+    ps = sub.add_parser("pgbackrest-sync", help="copy the primary pgBackRest bucket into the replica "
+                                                "region's, periodically (stand-in for S3 replication)")
+    ps.add_argument("--s3-endpoint", required=True)
+    ps.add_argument("--interval", type=float, default=60.0, help="seconds between passes")
+    ps.add_argument("--heartbeat", type=Path, default=None, help="file touched after each pass")
+    ps.add_argument("--once", action="store_true", help="one pass, then exit (0, or 2 on failure)")
     sub.add_parser("up", help="start the whole demo system in the background (seeds if needed)")
     sub.add_parser("down", help="stop everything 'up' started")
     sub.add_parser("status", help="which demo processes are running")
@@ -67,6 +77,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"demo: backup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
         print(f"demo: backup {key} in {', '.join(backups.REGIONS.values())}")
+        return 0
+    if args.command in ("pgbackrest-buckets", "pgbackrest-sync"):
+        from . import s3sync
+        if args.command == "pgbackrest-sync":
+            return s3sync.run(args.s3_endpoint, args.interval, args.heartbeat, args.once)
+        try:
+            s3sync.ensure_buckets(args.s3_endpoint)
+        except Exception as exc:  # S3 unreachable or refusing: say which, exit 2
+            print(f"demo: pgbackrest-buckets failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command in ("up", "down", "status"):
         from . import stack

@@ -21,9 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 BINARY = Path(compose.__file__).parent / "docker-compose"
 CORE = {"postgres", "redis", "db-init", "exporter", "receiver", "receiver-worker", "prometheus",
         "alertmanager", "grafana"}
-PROFILES = {"sinks": {"sinks"}, "backup": {"s3", "postgres-scratch", "backup", "backup-verifier"},
+PROFILES = {"sinks": {"sinks"},
+            "backup": {"s3", "s3-tls-cert", "s3-tls", "pgbackrest-buckets", "pgbackrest-init",
+                       "pgbackrest-sync", "postgres-scratch", "backup", "backup-verifier"},
             "replica": {"postgres-replica"}}
-ONE_SHOT = {"db-init", "backup"}
+ONE_SHOT = {"db-init", "backup", "s3-tls-cert", "pgbackrest-buckets", "pgbackrest-init"}
 SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
 
 
@@ -81,10 +83,22 @@ def test_images_are_pinned_and_the_python_services_share_one_dockerfile(full: di
         assert tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {image} is not pinned"
     ours = {n for n, s in full["services"].items() if s["image"].startswith("wedsync/dbhealth:")}
     assert ours == {"db-init", "exporter", "receiver", "receiver-worker", "sinks", "backup",
-                    "backup-verifier"}
+                    "pgbackrest-buckets", "pgbackrest-sync"}
     for name in ours:
         build = full["services"][name]["build"]
         assert Path(build["context"]) == REPO and build["dockerfile"] == "Dockerfile", name
+        assert build["target"] == "runtime", name
+    # The verifier: the same Dockerfile's stage with pgBackRest and PostgreSQL's server.
+    verifier = full["services"]["backup-verifier"]
+    assert verifier["image"].startswith("wedsync/dbhealth-verifier:")
+    assert Path(verifier["build"]["context"]) == REPO and verifier["build"]["dockerfile"] == "Dockerfile"
+    assert verifier["build"]["target"] == "verifier"
+    recipes: dict[str, tuple[str, str, str | None]] = {}
+    for name, service in full["services"].items():  # one tag, one recipe: never two builds per tag
+        if "build" in service:
+            build = service["build"]
+            recipe = (build["context"], build["dockerfile"], build.get("target"))
+            assert recipes.setdefault(service["image"], recipe) == recipe, name
 
 
 def test_no_secret_is_written_in_the_file(full: dict[str, Any]) -> None:
@@ -124,13 +138,17 @@ def test_grafana_is_provisioned_read_only_with_the_generated_dashboards(full: di
 
 def test_the_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck() -> None:
     text = (REPO / "Dockerfile").read_text()
-    stages = re.split(r"(?m)^FROM ", text)[1:]
-    assert len(stages) == 2 and stages[0].split()[2] == "build"
-    final = stages[-1]
+    stages = {s.split()[2]: s for s in re.split(r"(?m)^FROM ", text)[1:]}
+    assert list(stages) == ["build", "runtime", "verifier"]
+    assert stages["runtime"].startswith("${PYTHON_IMAGE} AS runtime")
+    assert stages["verifier"].startswith("runtime AS verifier")  # runtime's user, entrypoint, checks
+    final = stages["runtime"]
     assert "slim" in re.search(r"ARG PYTHON_IMAGE=(\S+)", text).group(1)  # type: ignore[union-attr]
-    assert re.search(r"(?m)^USER 10001:10001$", final)
+    for stage in ("runtime", "verifier"):
+        users = re.findall(r"(?m)^USER (\S+)$", stages[stage])
+        assert users and users[-1] == "10001:10001", stage  # ends non-root
+        assert not re.search(r"build-essential|gcc|\bpip install\b", stages[stage]), stage
     assert re.search(r"(?m)^HEALTHCHECK ", final) and re.search(r"(?m)^ENTRYPOINT ", final)
-    assert not re.search(r"build-essential|gcc|\bpip install\b", final)
     assert "COPY --from=build /opt/dbhealth /opt/dbhealth" in final
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {"secrets", ".venv", ".git"} <= set(ignored)

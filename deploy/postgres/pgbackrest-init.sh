@@ -1,0 +1,28 @@
+#!/bin/sh
+# pgbackrest-init: one-shot of the compose `backup` profile, in the postgres image as the
+# postgres user, beside the running `postgres` (its data directory read-only, its socket
+# directory shared). Idempotent, so every `docker compose --profile backup up` may rerun it:
+#   1. stanza-create (a valid existing stanza is left as it is);
+#   2. the archive marker, which arms deploy/postgres/archive-push.sh: from here on a
+#      failed archive-push is a failure that PostgreSQL retries, never a skipped segment;
+#   3. check: a WAL switch pushed through archive_command and found in the repository;
+#   4. backup: incremental, which pgBackRest turns into a full one when there is none
+#      (the first full backup is where the recovery window starts).
+set -eu
+marker=${DBHEALTH_ARCHIVE_MARKER:-/var/lib/dbhealth/pgbackrest/stanza-ready}
+if [ -n "${PGBACKREST_REPO1_S3_KEY_SECRET_FILE:-}" ]; then  # as in archive-push.sh
+  PGBACKREST_REPO1_S3_KEY_SECRET=$(cat "$PGBACKREST_REPO1_S3_KEY_SECRET_FILE")
+  export PGBACKREST_REPO1_S3_KEY_SECRET
+  unset PGBACKREST_REPO1_S3_KEY_SECRET_FILE
+fi
+pgbackrest stanza-create
+if [ ! -e "$marker" ]; then
+  # Written whole then renamed: archive-push.sh never sees a half-made marker.
+  printf 'stanza %s created %s\n' "${PGBACKREST_STANZA:-?}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    > "$marker.tmp"
+  mv "$marker.tmp" "$marker"
+  echo "pgbackrest-init: WAL archiving armed ($marker)"
+fi
+pgbackrest check
+pgbackrest backup
+echo "pgbackrest-init: done"
