@@ -34,8 +34,6 @@ VERIFIER = yaml.safe_load((REPO / "deploy/compose/backup-verify.yml").read_text(
 WRAPPER = REPO / "deploy/postgres/archive-push.sh"
 INIT = REPO / "deploy/postgres/pgbackrest-init.sh"
 PGBACKREST_USERS = ("postgres", "pgbackrest-init")
-needs_tools = pytest.mark.skipif(not (shutil.which("pgbackrest") and shutil.which("socat")),
-                                 reason="pgbackrest and socat come from scripts/setup.sh")
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +205,8 @@ def test_make_cert_names_the_service_in_a_dns_only_san_and_keeps_a_good_cert(tmp
 
 @pytest.fixture(scope="module")
 def s3_tls(services: dict[str, Any]) -> Iterator[S3Tls]:
-    if not shutil.which("socat"):
-        pytest.skip("socat comes from scripts/setup.sh")
+    # No skip: scripts/setup.sh installs socat and pgbackrest, so their absence is a failure.
+    assert shutil.which("socat") and shutil.which("pgbackrest"), "run scripts/setup.sh"
     moto = MotoServer()
     moto.start()
     stack = S3Tls(moto, services["s3-tls"])
@@ -270,7 +268,6 @@ def archive_push(tmp_path: Path, datadir: Path, marker: bool, secret: Path | Non
              "PGBACKREST_IO_TIMEOUT": "1", "PGBACKREST_ARCHIVE_TIMEOUT": "2", **(env or {})})
 
 
-@needs_tools
 def test_archive_push_before_the_marker_logs_and_reports_success_without_pgbackrest(tmp_path: Path,
                                                                                     datadir: Path) -> None:
     # The real pgbackrest is on PATH and its repository (s3-tls) unreachable from here:
@@ -281,7 +278,6 @@ def test_archive_push_before_the_marker_logs_and_reports_success_without_pgbackr
     assert "no pgBackRest stanza yet" in done.stderr
 
 
-@needs_tools
 def test_archive_push_after_the_marker_fails_when_the_repository_does(tmp_path: Path,
                                                                       datadir: Path) -> None:
     assert make_cert(tmp_path / "tls").returncode == 0
@@ -293,7 +289,6 @@ def test_archive_push_after_the_marker_fails_when_the_repository_does(tmp_path: 
     assert unreadable.returncode == 1 and "cannot read" in unreadable.stderr
 
 
-@needs_tools
 def test_archive_push_after_the_marker_fails_on_a_certificate_for_another_name(
         tmp_path: Path, datadir: Path, s3_tls: S3Tls) -> None:
     # Reachable, but as 'localhost' (repo1-storage-host): 2.45 checks the name it connects to.

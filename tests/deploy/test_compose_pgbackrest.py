@@ -37,9 +37,6 @@ from ..support.postgres import PostgresServer
 from .backup_stack import CONF, S3Tls, can_unshare, in_namespace
 from .test_compose import REPO, config
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("pgbackrest") and shutil.which("socat") and can_unshare()),
-    reason="needs pgbackrest and socat (scripts/setup.sh) and root for a private /etc/hosts")
 BIN = Path(sys.executable).parent
 PRIMARY, REPLICA = "wedsync-pgbackrest-eu-west-2", "wedsync-pgbackrest-eu-west-1"
 INFO = "pgbackrest/backup/wedsync/backup.info"
@@ -127,6 +124,10 @@ def _start(services: dict[str, Any], s3: S3Tls, work: Path) -> tuple[PostgresSer
 
 @pytest.fixture(scope="module")
 def chain() -> Iterator[Chain]:
+    # No skip: setup.sh installs pgbackrest and socat, and the suite runs as root (the
+    # clusters run as the postgres OS user); a private /etc/hosts makes s3-tls resolve.
+    assert shutil.which("pgbackrest") and shutil.which("socat"), "run scripts/setup.sh"
+    assert can_unshare(), "needs root and unshare(1) for a private /etc/hosts (util-linux)"
     services: dict[str, Any] = config("*")["services"]
     moto = MotoServer()
     moto.start()
