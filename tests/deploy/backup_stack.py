@@ -15,12 +15,12 @@ import configparser
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..backup.moto_s3 import MotoServer
-from ..support.ports import free_port, wait_for_port
+from ..backup.tls_s3 import TlsTerminator
+from ..support.ports import wait_for_port
 from .test_compose import REPO
 
 CONF = REPO / "deploy/postgres/pgbackrest.conf"
@@ -56,18 +56,17 @@ def in_namespace(hosts: Path, argv: list[str], read_only: Path | None = None) ->
     return ["unshare", "-m", "sh", "-c", script + ' && exec "$@"', str(hosts), *argv]
 
 
-class S3Tls:
-    """moto, and in front of it the compose s3-tls command with a make-cert.sh certificate."""
+class S3Tls(TlsTerminator):
+    """moto, and in front of it the compose s3-tls command with a make-cert.sh certificate
+    (the backup tests' terminator, started from compose's own command and certificate)."""
 
     def __init__(self, moto: MotoServer, s3_tls: dict[str, Any]):
-        self.moto = moto
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="dbhealth-s3tls-"))
+        super().__init__(moto)
         self.tls = self.dir / "tls"
         self.cert = self.tls / "cert.pem"
+        self.url = f"https://s3-tls:{self.port}"
         self.hosts = self.dir / "hosts"
         self.argv = [self._local(arg) for arg in s3_tls["command"]]
-        self._proc: subprocess.Popen[bytes] | None = None
 
     def _local(self, arg: str) -> str:
         arg = arg.replace("OPENSSL-LISTEN:9443,", f"OPENSSL-LISTEN:{self.port},bind=127.0.0.1,")
@@ -83,12 +82,6 @@ class S3Tls:
         self.hosts.chmod(0o644)
         self._proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            self._proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def pgbackrest_env(self) -> dict[str, str]:
         """What differs between this machine and the compose network: the port and the CA file."""
