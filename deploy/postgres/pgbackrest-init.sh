@@ -7,7 +7,10 @@
 #      failed archive-push is a failure that PostgreSQL retries, never a skipped segment;
 #   3. check: a WAL switch pushed through archive_command and found in the repository;
 #   4. backup: incremental, which pgBackRest turns into a full one when there is none
-#      (the first full backup is where the recovery window starts).
+#      (the first full backup is where the recovery window starts); full on Sundays (UTC,
+#      $PGBACKREST_FULL_WEEKDAY, 1-7), so that a restore replays at most a week of
+#      incrementals and repo1-retention-full expires the older fulls with their chains.
+# The `pgbackrest-backup` service reruns it nightly (deploy/compose/every.sh).
 set -eu
 marker=${DBHEALTH_ARCHIVE_MARKER:-/var/lib/dbhealth/pgbackrest/stanza-ready}
 if [ -n "${PGBACKREST_REPO1_S3_KEY_SECRET_FILE:-}" ]; then  # as in archive-push.sh
@@ -24,5 +27,7 @@ if [ ! -e "$marker" ]; then
   echo "pgbackrest-init: WAL archiving armed ($marker)"
 fi
 pgbackrest check
-pgbackrest backup
+type=incr
+[ "$(date -u +%u)" = "${PGBACKREST_FULL_WEEKDAY:-7}" ] && type=full
+pgbackrest backup --type="$type"
 echo "pgbackrest-init: done"

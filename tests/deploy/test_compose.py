@@ -23,7 +23,8 @@ CORE = {"postgres", "redis", "db-init", "exporter", "receiver", "receiver-worker
         "alertmanager", "grafana"}
 PROFILES = {"sinks": {"sinks"},
             "backup": {"s3", "s3-tls-cert", "s3-tls", "pgbackrest-buckets", "pgbackrest-init",
-                       "pgbackrest-sync", "postgres-scratch", "backup", "backup-verifier"},
+                       "pgbackrest-sync", "pgbackrest-backup", "postgres-scratch", "backup",
+                       "backup-nightly", "backup-verifier"},
             "replica": {"postgres-replica"}}
 ONE_SHOT = {"db-init", "backup", "s3-tls-cert", "pgbackrest-buckets", "pgbackrest-init"}
 SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
@@ -82,7 +83,7 @@ def test_images_are_pinned_and_the_python_services_share_one_dockerfile(full: di
         tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else ""
         assert tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {image} is not pinned"
     ours = {n for n, s in full["services"].items() if s["image"].startswith("wedsync/dbhealth:")}
-    assert ours == {"db-init", "exporter", "receiver", "receiver-worker", "sinks", "backup",
+    assert ours == {"db-init", "exporter", "receiver", "receiver-worker", "sinks", "backup", "backup-nightly",
                     "pgbackrest-buckets", "pgbackrest-sync"}
     for name in ours:
         build = full["services"][name]["build"]

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,10 @@ class Chain:
     skipped: str                 # a segment closed before the marker
     init: subprocess.CompletedProcess[str]
 
-    def run_init(self) -> subprocess.CompletedProcess[str]:
+    def run_init(self, **extra: str) -> subprocess.CompletedProcess[str]:
         init = self.services["pgbackrest-init"]
-        argv = ["runuser", "-u", "postgres", "--", "env", *self.kv(), *self._local(init["entrypoint"])]
+        env = [*self.kv(), *(f"{k}={v}" for k, v in extra.items())]
+        argv = ["runuser", "-u", "postgres", "--", "env", *env, *self._local(init["entrypoint"])]
         return subprocess.run(in_namespace(self.s3.hosts, argv, read_only=self.server.datadir),
                               capture_output=True, text=True, timeout=600)
 
@@ -72,6 +74,11 @@ class Chain:
         argv = [str(BIN / argv[0]), *argv[1:], *extra]
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
         return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+
+    def backups(self) -> list[catalog.BackupEntry]:
+        info = self.moto.client("eu-west-2").get_object(Bucket=PRIMARY, Key=INFO)["Body"].read()
+        # Oldest first: a label ends with its own start time (an incremental's follows its full's).
+        return sorted(catalog.backups(parse(info.decode())), key=lambda b: b.label.split("_")[-1])
 
     def keys(self, bucket: str) -> dict[str, str]:
         pages = self.moto.client("eu-west-2").get_paginator("list_objects_v2").paginate(Bucket=bucket)
@@ -113,7 +120,8 @@ def _start(services: dict[str, Any], s3: S3Tls, work: Path) -> tuple[PostgresSer
     env.update(s3.pgbackrest_env(), PGBACKREST_CONFIG=str(CONF), PGBACKREST_PG1_PATH=str(server.datadir),
                PGBACKREST_PG1_PORT=str(server.port), PGBACKREST_PG1_SOCKET_PATH=str(server.root),
                PGBACKREST_LOCK_PATH=str(work / "lock"), PATH="/usr/bin:/bin",
-               DBHEALTH_ARCHIVE_MARKER=str(work / "marker/stanza-ready"))
+               DBHEALTH_ARCHIVE_MARKER=str(work / "marker/stanza-ready"),
+               PGBACKREST_FULL_WEEKDAY=str(datetime.now(UTC).isoweekday() % 7 + 1))  # not today
     pg_ctl = [str(server.bindir / "pg_ctl"), "-D", str(server.datadir), "-l", str(server.logfile),
               "-w", "-t", "60", "start"]
     argv = ["runuser", "-u", "postgres", "--", "env", *[f"{k}={v}" for k, v in env.items()], *pg_ctl]
@@ -192,6 +200,14 @@ def test_rerunning_init_is_harmless_and_sync_copies_only_what_changed(chain: Cha
     third = chain.demo("pgbackrest-sync", "--once")
     assert f"{len(changed)} object(s) copied" in third.stdout, (third.stdout, sorted(changed))
     assert chain.keys(REPLICA).keys() == after.keys()
+    assert [b.label[-1] for b in chain.backups()] == ["F", "I"]
+
+
+def test_the_nightly_rerun_takes_a_full_backup_on_the_full_weekday(chain: Chain) -> None:
+    today = str(datetime.now(UTC).isoweekday())
+    nightly = chain.run_init(PGBACKREST_FULL_WEEKDAY=today)
+    assert nightly.returncode == 0, nightly.stderr[-2000:]
+    assert [b.label[-1] for b in chain.backups()][-1] == "F"
 
 
 def test_the_verifier_section_reads_both_regions_and_drills_through_s3_tls(chain: Chain,
