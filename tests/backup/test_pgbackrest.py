@@ -122,7 +122,10 @@ def test_second_region_missing_one_backup(pgbr_repo: Repo, pg_server: PostgresSe
     report = run(pgbr_repo, pg_server.dsn(), replica=replica, checks=["cross_region"])
     cross = outcome(report, "cross_region")
     assert cross.status.value == "failed"
-    failed = [f for f in cross.findings if f.status.value == "failed"]
+    # The source cluster keeps archiving (archive_timeout 60 s) and the replication grace is 0
+    # here, so a WAL segment archived between the copy and the check is rightly reported too
+    # (the clean clone's CI saw one): the backups' verdicts are what this test is about.
+    failed = [f for f in cross.findings if f.status.value == "failed" and f.backup_id != "wal"]
     assert [(f.backup_id, f.detail) for f in failed] == [(missing, "missing in the replica")]
     assert f"{missing}: missing in the replica" in cross.summary
 
