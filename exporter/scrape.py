@@ -6,11 +6,13 @@ the log is, and whether it is a missing privilege (a blind collector).
 
 A collector marked ``own_connection`` (the statements collector: ~2 ms of server
 time for pg_stat_statements and as much again to decode and fold ~3 000 entries)
-runs on a second pooled connection in a worker thread while the others run on the
-first, so a fresh collection takes about as long as its slowest part rather than
-the sum (postgres_exporter runs every collector in a goroutine of its own). That
-needs a pool with room beside the background classifier and the advisor
-(``database.pool_size`` ≥ 3, the default is 5); a smaller pool runs everything in turn.
+runs on a second pooled connection while the others run on the first, in a worker
+thread, so a fresh collection takes about as long as its slowest part rather than
+the sum (postgres_exporter runs every collector in a goroutine of its own). The slow
+part stays in the calling thread: the rest is usually done by the time it is, so
+that thread rarely waits to be woken. That needs a pool with room beside the
+background classifier and the advisor (``database.pool_size`` ≥ 3, the default is
+5); a smaller pool runs everything in turn on one connection.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from .collectors.base import CollectContext, Collected, Collector
-from .db import Database, Session
+from .db import Database
 from .errors import DatabaseUnavailable, PrivilegeMissing, QueryFailed, safe_message
 from .snapshot import CheckResult, Snapshot, render
 from .wedding.calendar import WeddingDayState
@@ -68,12 +70,13 @@ class Scraper:
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self._was_up = True
         self._blind: set[str] = set()  # collectors currently missing a privilege
-        self._aside = [c for c in collectors if getattr(c, "own_connection", False)] \
+        own = [c for c in collectors if getattr(c, "own_connection", False)] \
             if database.settings.pool_size >= MIN_POOL_FOR_SECOND_CONNECTION else []
-        # One worker: collections of the collectors aside never overlap, even when the
-        # scrape deadline made the previous one stop waiting for them.
+        self._own, self._rest = own, [c for c in collectors if c not in own]
+        # One worker: runs of the rest never overlap, even when the scrape deadline made
+        # the previous collection stop waiting for them.
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="dbhealth-collect") \
-            if self._aside else None
+            if own and self._rest else None
 
     def close(self) -> None:
         """Let the worker thread end (a collection still running aside finishes first)."""
@@ -87,14 +90,12 @@ class Scraper:
         checks: dict[str, CheckResult] = {}
         headline: dict[str, float] = {}
         wedding: WeddingDayState | None = None
-        aside = self._worker.submit(self._run_aside, now, deadline) if self._worker else None
-        with self.database.session(deadline) as session:
-            outcomes = self._run_all([c for c in self.collectors if c not in self._aside],
-                                     session, now, deadline)
-            up = session.answered
-            statements = session.statements
-        if aside is not None:
-            more, answered, ran = self._wait(aside, deadline)
+        if self._worker is None:
+            outcomes, up, statements = self._run_session(self.collectors, now, deadline)
+        else:
+            rest = self._worker.submit(self._run_session, self._rest, now, deadline)
+            outcomes, up, statements = self._run_session(self._own, now, deadline)
+            more, answered, ran = self._wait(rest, deadline)
             outcomes.update(more)
             up, statements = up or answered, statements + ran
         for collector in self.collectors:  # in their configured order, wherever they ran
@@ -142,26 +143,24 @@ class Scraper:
                         headline=headline, statements=statements, duration_seconds=elapsed,
                         collected_by=self.identity, wedding=wedding)
 
-    def _run_all(self, collectors: list[Collector], session: Session, now: float,
-                 deadline: float) -> dict[str, Outcome]:
-        ctx = CollectContext(query=session.query, now=now, query_binary=session.query_binary)
-        return {c.name: self._run_one(c, ctx, deadline) for c in collectors}
-
-    def _run_aside(self, now: float, deadline: float) -> tuple[dict[str, Outcome], bool, int]:
-        """The own_connection collectors, on a session of their own (in the worker thread)."""
+    def _run_session(self, collectors: list[Collector], now: float,
+                     deadline: float) -> tuple[dict[str, Outcome], bool, int]:
+        """Collectors in turn on one session: their outcomes, whether the database
+        answered, and the statements run."""
         with self.database.session(deadline) as session:
-            outcomes = self._run_all(self._aside, session, now, deadline)
+            ctx = CollectContext(query=session.query, now=now, query_binary=session.query_binary)
+            outcomes = {c.name: self._run_one(c, ctx, deadline) for c in collectors}
             return outcomes, session.answered, session.statements
 
-    def _wait(self, aside: Future[tuple[dict[str, Outcome], bool, int]],
+    def _wait(self, rest: Future[tuple[dict[str, Outcome], bool, int]],
               deadline: float) -> tuple[dict[str, Outcome], bool, int]:
         # Their statements are bounded by the deadline too; the grace covers the
         # round trip that cancels one.
         try:
-            return aside.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+            return rest.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
         except TimeoutError:
             late = CheckResult(False, 0.0, "scrape deadline reached while the collector ran")
-            return {c.name: (late, None) for c in self._aside}, False, 0
+            return {c.name: (late, None) for c in self._rest}, False, 0
 
     def _run_one(self, collector: Collector, ctx: CollectContext, deadline: float) -> Outcome:
         started = time.monotonic()
