@@ -63,6 +63,22 @@ def classify(exc: Exception) -> Failure:
     return Failure(safe_message(exc), logging.ERROR)
 
 
+@dataclass
+class SessionRun:
+    """What the collectors run on one session produced."""
+
+    outcomes: dict[str, Outcome]
+    texts: dict[str, str]  # each collector's families, rendered
+    answered: bool  # whether the database answered
+    statements: int
+
+    def add(self, other: SessionRun) -> None:
+        self.outcomes.update(other.outcomes)
+        self.texts.update(other.texts)
+        self.answered = self.answered or other.answered
+        self.statements += other.statements
+
+
 class Scraper:
     def __init__(self, database: Database, collectors: list[Collector]):
         self.database = database
@@ -86,22 +102,19 @@ class Scraper:
     def collect(self, deadline: float) -> Snapshot:
         started = time.monotonic()
         now = time.time()
-        families: list[Metric] = []
         checks: dict[str, CheckResult] = {}
         headline: dict[str, float] = {}
         wedding: WeddingDayState | None = None
         if self._worker is None:
-            outcomes, up, statements = self._run_session(self.collectors, now, deadline)
+            ran = self._run_session(self.collectors, now, deadline)
         else:
             rest = self._worker.submit(self._run_session, self._rest, now, deadline)
-            outcomes, up, statements = self._run_session(self._own, now, deadline)
-            more, answered, ran = self._wait(rest, deadline)
-            outcomes.update(more)
-            up, statements = up or answered, statements + ran
+            ran = self._run_session(self._own, now, deadline)
+            ran.add(self._wait(rest, deadline))
+        up, statements = ran.answered, ran.statements
         for collector in self.collectors:  # in their configured order, wherever they ran
-            checks[collector.name], produced = outcomes[collector.name]
+            checks[collector.name], produced = ran.outcomes[collector.name]
             if produced is not None:
-                families += produced.families
                 headline.update(produced.summary)
                 wedding = produced.wedding or wedding
         if up != self._was_up:
@@ -127,7 +140,7 @@ class Scraper:
             duration.add_metric([name], check.duration_seconds)
             blind.add_metric([name], 1.0 if check.privilege_missing else 0.0)
         elapsed = time.monotonic() - started
-        families += [
+        families: list[Metric] = [
             GaugeMetricFamily("dbhealth_up", "1 when the target database answered.",
                               value=1.0 if up else 0.0),
             success, duration, blind,
@@ -139,28 +152,31 @@ class Scraper:
             GaugeMetricFamily("dbhealth_collection_timestamp_seconds",
                               "When the data served was collected.", value=now),
         ]
-        return Snapshot(collected_at=now, up=up, exposition=render(families), checks=checks,
+        text = "".join(ran.texts[c.name] for c in self.collectors) + render(families)
+        return Snapshot(collected_at=now, up=up, exposition=text, checks=checks,
                         headline=headline, statements=statements, duration_seconds=elapsed,
                         collected_by=self.identity, wedding=wedding)
 
-    def _run_session(self, collectors: list[Collector], now: float,
-                     deadline: float) -> tuple[dict[str, Outcome], bool, int]:
-        """Collectors in turn on one session: their outcomes, whether the database
-        answered, and the statements run."""
+    def _run_session(self, collectors: list[Collector], now: float, deadline: float) -> SessionRun:
+        """Collectors in turn on one session, their families rendered (once the
+        connection is back in the pool) in the thread that collected them."""
         with self.database.session(deadline) as session:
             ctx = CollectContext(query=session.query, now=now, query_binary=session.query_binary)
             outcomes = {c.name: self._run_one(c, ctx, deadline) for c in collectors}
-            return outcomes, session.answered, session.statements
+            ran = SessionRun(outcomes, {}, session.answered, session.statements)
+        ran.texts = {name: render(produced.families) if produced is not None else ""
+                     for name, (_, produced) in outcomes.items()}
+        return ran
 
-    def _wait(self, rest: Future[tuple[dict[str, Outcome], bool, int]],
-              deadline: float) -> tuple[dict[str, Outcome], bool, int]:
+    def _wait(self, rest: Future[SessionRun], deadline: float) -> SessionRun:
         # Their statements are bounded by the deadline too; the grace covers the
         # round trip that cancels one.
         try:
             return rest.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
         except TimeoutError:
             late = CheckResult(False, 0.0, "scrape deadline reached while the collector ran")
-            return {c.name: (late, None) for c in self._rest}, False, 0
+            return SessionRun({c.name: (late, None) for c in self._rest},
+                              dict.fromkeys((c.name for c in self._rest), ""), False, 0)
 
     def _run_one(self, collector: Collector, ctx: CollectContext, deadline: float) -> Outcome:
         started = time.monotonic()
