@@ -93,3 +93,19 @@ def test_a_small_pool_runs_everything_on_one_session(pool_size: int) -> None:
     text, database, snapshot = collect(pool_size)
     assert len(database.sessions) == 1 and database.sessions[0].statements == 4
     assert f"probe_statements {0.0}" in text and snapshot.statements == 4
+
+
+def test_a_rest_still_running_past_the_deadline_is_reported_and_the_next_collection_waits() -> None:
+    database = FakeDatabase(pool_size=5)
+    stuck = Probe("stuck", seconds=1.5)  # the grace after the deadline is 1 s
+    scraper = Scraper(database, [stuck, SlowProbe("statements")])  # type: ignore[list-item]
+    try:
+        late = scraper.collect(time.monotonic() + 0.1)
+        assert not late.checks["stuck"].success and "deadline" in (late.checks["stuck"].error or "")
+        assert late.checks["statements"].success and "probe_statements" in late.exposition
+        assert "probe_stuck" not in late.exposition
+        # The next collection's rest queues behind the one still running: never two at once.
+        again = scraper.collect(time.monotonic() + 5)
+        assert again.checks["stuck"].success and "probe_stuck" in again.exposition
+    finally:
+        scraper.close()
