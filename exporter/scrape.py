@@ -95,7 +95,7 @@ class Scraper:
             if own and self._rest else None
 
     def close(self) -> None:
-        """Let the worker thread end (a collection still running aside finishes first)."""
+        """Let the worker thread end (a run of the rest still going finishes first)."""
         if self._worker is not None:
             self._worker.shutdown(wait=True)
 
