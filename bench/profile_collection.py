@@ -61,6 +61,7 @@ def main() -> int:
     print(f"interpreter only: {rss()}")
     from bench import dataset
     from exporter import db, scrape
+    from exporter.migrate import migrate
     from exporter.scrape import Scraper
     from exporter.server import Exporter, build_collectors  # noqa: F401 - the real server's imports
     from exporter.settings import load_settings
@@ -71,6 +72,7 @@ def main() -> int:
     scale = dataset.QUICK if args.quick else dataset.FULL
     cluster = dataset.start_cluster(Path(__file__).resolve().parent / ".cache", scale, print)
     try:
+        migrate(cluster.dsn(dataset.DBNAME), progress=lambda _m: None)  # as bench/run.py does
         dataset.make_statements(cluster, scale, print)
         dsn = f"postgresql://{dataset.OURS_ROLE}@127.0.0.1:{cluster.port}/{dataset.DBNAME}"
         settings = load_settings(environ={}, overrides={"database": {"url": dsn}})

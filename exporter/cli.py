@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import json
 import logging
 import signal
@@ -117,6 +118,21 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     libc.mallopt(M_ARENA_MAX, arenas)
 
 
+# Objects allocated (net) before the cyclic GC's youngest generation is scanned. A fresh
+# collection creates ~20 000 short-lived objects (~3 000 pg_stat_statements rows of six
+# values) and frees them again; at Python's default (700) that meant a GC pass or two per
+# collection, ~0.45 ms of it in total, for garbage reference counting frees anyway.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Fewer cyclic GC passes, and none over what was there at start (imports, settings)."""
+    gc.collect()
+    gc.freeze()  # what is alive now lives for the process: never scan it again
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
 def serve(settings: Settings) -> int:
     from .server import Exporter
 
@@ -132,6 +148,7 @@ def serve(settings: Settings) -> int:
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     exporter = Exporter(settings)
+    tune_gc()
     try:
         exporter.start()
     except OSError as exc:

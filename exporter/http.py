@@ -18,10 +18,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from . import __version__
+from . import __version__, textformat
 from .cache import SnapshotCache
 from .settings import WebSettings
 from .snapshot import Snapshot, summary
@@ -179,8 +179,8 @@ class ExporterApp:
         snapshot, _ = self.cache.get(self.deadline(environ))
         with self._lock:
             self.serve_metrics.current = snapshot
-            dynamic = generate_latest(self.registry) + generate_latest(self.serve_metrics)
-        body = snapshot.exposition.encode() + dynamic
+            dynamic = textformat.render([*self.registry.collect(), *self.serve_metrics.collect()])
+        body = (snapshot.exposition + dynamic).encode()
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_METRICS),
                                   ("Content-Length", str(len(body)))])
         return [body]

@@ -160,4 +160,5 @@ class Exporter:
         self.audit.stop()
         if self.advisor is not None:
             self.advisor.stop()
+        self.scraper.close()
         self.database.close()

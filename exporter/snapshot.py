@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 
+from . import textformat
 from .wedding.calendar import WeddingDayState
 
 
@@ -88,15 +88,6 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
-class _Families:
-    """The minimal registry interface ``generate_latest`` needs."""
-
-    def __init__(self, families: Sequence[Metric]):
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return iter(self._families)
-
-
 def render(families: Sequence[Metric]) -> str:
-    return generate_latest(_Families(families)).decode()
+    """The exposition text of a collection (generate_latest's bytes, rendered faster)."""
+    return textformat.render(families)

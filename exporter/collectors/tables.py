@@ -23,6 +23,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from .base import CollectContext, Collected, seconds
 
+# pg_stat_user_tables' own expressions, for the watched tables only. The view groups every
+# relation of the database (idx_scan sums over pg_index) before any join can filter it, so
+# reading it cost ~0.8 ms with 160 tables and grew with each one; looking the watched
+# tables up in pg_class first costs the same for 8 tables in a database of any size. The
+# relkind and schema filters are the view's.
 SQL = """
 WITH watched AS (
     SELECT * FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(names)s::text[]),
@@ -31,17 +36,28 @@ WITH watched AS (
 ), locked AS MATERIALIZED (
     SELECT DISTINCT relation FROM pg_catalog.pg_locks
     WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
+), tables AS (
+    SELECT w.label, c.oid AS relid FROM watched w
+    JOIN pg_catalog.pg_namespace n ON n.nspname = w.schemaname
+    JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.relname
+    WHERE c.relkind IN ('r', 't', 'm', 'p')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
 )
-SELECT w.label, s.seq_scan, coalesce(s.idx_scan, 0), s.n_live_tup, s.n_dead_tup,
-       s.n_tup_ins, s.n_tup_upd, s.n_tup_del,
-       extract(epoch FROM greatest(s.last_autovacuum, s.last_vacuum))::float8,
-       extract(epoch FROM greatest(s.last_autoanalyze, s.last_analyze))::float8,
-       s.relid IN (SELECT relation FROM locked) AS is_locked,
-       CASE WHEN s.relid IN (SELECT relation FROM locked) THEN NULL
-            ELSE pg_catalog.pg_total_relation_size(s.relid) END
-FROM watched w
-JOIN pg_catalog.pg_stat_user_tables s ON s.schemaname = w.schemaname AND s.relname = w.relname
-ORDER BY w.label
+SELECT t.label, pg_catalog.pg_stat_get_numscans(t.relid),
+       coalesce((SELECT pg_catalog.sum(pg_catalog.pg_stat_get_numscans(i.indexrelid))::bigint
+                 FROM pg_catalog.pg_index i WHERE i.indrelid = t.relid), 0),
+       pg_catalog.pg_stat_get_live_tuples(t.relid), pg_catalog.pg_stat_get_dead_tuples(t.relid),
+       pg_catalog.pg_stat_get_tuples_inserted(t.relid), pg_catalog.pg_stat_get_tuples_updated(t.relid),
+       pg_catalog.pg_stat_get_tuples_deleted(t.relid),
+       extract(epoch FROM greatest(pg_catalog.pg_stat_get_last_autovacuum_time(t.relid),
+                                   pg_catalog.pg_stat_get_last_vacuum_time(t.relid)))::float8,
+       extract(epoch FROM greatest(pg_catalog.pg_stat_get_last_autoanalyze_time(t.relid),
+                                   pg_catalog.pg_stat_get_last_analyze_time(t.relid)))::float8,
+       t.relid IN (SELECT relation FROM locked) AS is_locked,
+       CASE WHEN t.relid IN (SELECT relation FROM locked) THEN NULL
+            ELSE pg_catalog.pg_total_relation_size(t.relid) END
+FROM tables t
+ORDER BY t.label
 """
 
 

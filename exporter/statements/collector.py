@@ -99,6 +99,9 @@ def build_sql(schema: str, *, include_nested: bool, all_databases: bool) -> str:
 
 class StatementsCollector:
     name: ClassVar[str] = "statements"
+    # The slowest collector by far: run beside the others, on a connection of its own
+    # (exporter.scrape).
+    own_connection: ClassVar[bool] = True
 
     def __init__(self, settings: StatementsSettings, *, advisor: AdvisorSource | None = None,
                  shared: SharedState | None = None, database: Database | None = None) -> None:
