@@ -1,14 +1,18 @@
 """Fresh scrapes of several exporters interleaved, on the bench database: ratios that survive a noisy machine.
 
-    python bench/interleaved.py --baseline DIR [--rounds 60] [--block 1] [--no-rival]
+    python bench/interleaved.py --baseline DIR [--rounds 60] [--block 1] [--gap 0.1] [--inline] [--no-rival]
 
 bench/run.py measures one exporter after the other; on a shared machine the load
 moves between them (the same code measured 20 ms and 45 ms a few minutes apart).
 Here ours (this checkout), a baseline checkout (same venv) and postgres_exporter
 with its defaults run at the same time, every cache TTL of ours at 0, each warmed
 up until every statement is classified; then each round scrapes each of them
-``--block`` times back to back (1: strictly alternating), in alternating order. Prints
-the medians, quartiles, exporter CPU per scrape and ratios; writes nothing.
+``--block`` times back to back (1: strictly alternating), in alternating order, each
+scrape after ``--gap`` seconds of quiet (Prometheus scrapes a target every 10 s, not
+back to back; work an exporter does between scrapes, such as reading ahead, must not
+land on the next exporter's scrape). Prints the medians, quartiles, each exporter's
+CPU over the whole run per scrape (work between scrapes included) and ratios; writes
+nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -42,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="DIR", help="another checkout of the exporter")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--block", type=int, default=1, help="back-to-back scrapes per turn")
+    parser.add_argument("--gap", type=float, default=0.1, help="seconds of quiet before a scrape")
     parser.add_argument("--no-rival", dest="rival", action="store_false")
+    parser.add_argument("--inline", action="store_true",
+                        help="also run this checkout with pg_stat_statements read inside the "
+                             "scrape (statements.prefetch_seconds 0), as \"inline\"")
     parser.add_argument("--cache-dir", default=str(REPO / "bench" / ".cache"))
     args = parser.parse_args(argv)
     scale = dataset.FULL
@@ -55,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline:
             specs.append(ours("baseline", "baseline", cluster.port, FRESH_ENV,
                               source=Path(args.baseline).resolve()))
+        if args.inline:
+            specs.append(ours("inline", "inline", cluster.port,
+                              {**FRESH_ENV, "DBHEALTH_STATEMENTS__PREFETCH_SECONDS": "0"}))
         if args.rival:
             specs.append(rival("rival", "postgres_exporter defaults", cluster.port))
         logs = Path(tempfile.mkdtemp(prefix="dbhealth-interleaved-"))
@@ -69,13 +81,15 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{run.spec.key}: classified after {scrapes} scrapes, "
                               f"{seconds:.1f}s (left {left})")
                 times: dict[str, list[float]] = {run.spec.key: [] for run in runs}
-                cpu: dict[str, float] = {run.spec.key: 0.0 for run in runs}
+                cpu = {run.spec.key: -cpu_ms(run.pid) for run in runs}
                 for i in range(args.rounds):
                     for run in runs if i % 2 == 0 else runs[::-1]:
-                        before = cpu_ms(run.pid)
-                        times[run.spec.key] += [scrape(run.port).seconds * 1000
-                                                for _ in range(args.block)]
-                        cpu[run.spec.key] += cpu_ms(run.pid) - before
+                        for _ in range(args.block):
+                            time.sleep(args.gap)
+                            times[run.spec.key].append(scrape(run.port).seconds * 1000)
+                time.sleep(args.gap)
+                for run in runs:
+                    cpu[run.spec.key] += cpu_ms(run.pid)
             finally:
                 for run in runs:
                     run.__exit__(None, None, None)
@@ -87,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"over {len(values)} fresh scrapes")
         if "rival" in median:
             print(f"ours / postgres_exporter defaults: {median['ours'] / median['rival']:.2f}x")
-        if "baseline" in median:
-            print(f"ours / baseline: {median['ours'] / median['baseline']:.2f}x")
+        for other in ("baseline", "inline"):
+            if other in median:
+                print(f"ours / {other}: {median['ours'] / median[other]:.2f}x")
+        if "inline" in median and "rival" in median:
+            print(f"inline / postgres_exporter defaults: {median['inline'] / median['rival']:.2f}x")
     finally:
         cluster.stop()
     return 0

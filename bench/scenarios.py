@@ -23,6 +23,9 @@ from .measure import (
 Progress = Callable[[str], None]
 
 
+FRESH_GAP_SECONDS = 0.1
+
+
 def _body_facts(resp: Response) -> dict[str, Any]:
     return {"samples": resp.samples, "bytes": len(resp.body), "status": resp.status}
 
@@ -31,7 +34,13 @@ def _fresh_series(run: Running, scale: Scale, counter: StatementCounter,
                   ) -> tuple[list[Response], dict[str, Any]]:
     cpu_before = cpu_seconds(run.pid)
     counter.start()
-    series = [scrape(run.port) for _ in range(scale.fresh_scrapes)]
+    series = []
+    for _ in range(scale.fresh_scrapes):
+        # Prometheus scrapes every 10 s, not back to back: what an exporter does between
+        # scrapes (reading ahead) is counted in its CPU below, not in the next scrape.
+        time.sleep(FRESH_GAP_SECONDS)
+        series.append(scrape(run.port))
+    time.sleep(FRESH_GAP_SECONDS)
     statements, breakdown = counter.delta()
     cpu = cpu_seconds(run.pid) - cpu_before
     return series, {

@@ -13,6 +13,11 @@ part stays in the calling thread: the rest is usually done by the time it is, so
 that thread rarely waits to be woken. That needs a pool with room beside the
 background classifier and the advisor (``database.pool_size`` ≥ 3, the default is
 5); a smaller pool runs everything in turn on one connection.
+
+With ``prefetch`` (:mod:`exporter.prefetch`, on by default) those collectors run
+shortly *before* the collection Prometheus' period says is next, and the
+collection serves their reading (``dbhealth_collector_age_seconds`` says how old)
+instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import socket
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from .collectors.base import CollectContext, Collected, Collector
 from .db import Database
 from .errors import DatabaseUnavailable, PrivilegeMissing, QueryFailed, safe_message
+from .prefetch import Prefetcher
 from .snapshot import CheckResult, Snapshot, render
 from .wedding.calendar import WeddingDayState
 
@@ -38,6 +44,7 @@ log = logging.getLogger(__name__)
 # A second connection for own_connection collectors only when the pool keeps one spare.
 MIN_POOL_FOR_SECOND_CONNECTION = 3
 Outcome = tuple[CheckResult, Collected | None]
+LATE = "scrape deadline reached while the collector ran"
 
 
 @dataclass(frozen=True)
@@ -71,16 +78,29 @@ class SessionRun:
     texts: dict[str, str]  # each collector's families, rendered
     answered: bool  # whether the database answered
     statements: int
+    read_at: dict[str, float] = field(default_factory=dict)  # collector → when it read (wall)
+    # Read ahead of the collection (exporter.prefetch): whether the database answers
+    # *now* is for the sessions of the collection itself to say.
+    ahead: bool = False
 
     def add(self, other: SessionRun) -> None:
         self.outcomes.update(other.outcomes)
         self.texts.update(other.texts)
-        self.answered = self.answered or other.answered
+        self.answered = (self.answered and not self.ahead) or other.answered
         self.statements += other.statements
+        self.read_at.update(other.read_at)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.answered and all(check.success for check, _ in self.outcomes.values())
 
 
 class Scraper:
-    def __init__(self, database: Database, collectors: list[Collector]):
+    def __init__(self, database: Database, collectors: list[Collector], *,
+                 prefetch_lead: float = 0.0, prefetch_max_age: float = 0.0):
+        """``prefetch_lead``: how long before the expected collection the own-connection
+        collectors read (0: during the collection); ``prefetch_max_age``: the oldest
+        such reading a collection serves."""
         self.database = database
         self.collectors = collectors
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
@@ -93,9 +113,15 @@ class Scraper:
         # the previous collection stop waiting for them.
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="dbhealth-collect") \
             if own and self._rest else None
+        self._prefetch: Prefetcher[SessionRun] | None = None
+        if self._worker is not None and prefetch_lead > 0 and prefetch_max_age > 0:
+            self._prefetch = Prefetcher(self._read_ahead, lambda ran: ran.succeeded,
+                                        lead=prefetch_lead, max_age=prefetch_max_age)
 
     def close(self) -> None:
-        """Let the worker thread end (a run of the rest still going finishes first)."""
+        """Let the threads end (a run still going finishes first)."""
+        if self._prefetch is not None:
+            self._prefetch.close()
         if self._worker is not None:
             self._worker.shutdown(wait=True)
 
@@ -109,8 +135,16 @@ class Scraper:
             ran = self._run_session(self.collectors, now, deadline)
         else:
             rest = self._worker.submit(self._run_session, self._rest, now, deadline)
-            ran = self._run_session(self._own, now, deadline)
-            ran.add(self._wait(rest, deadline))
+            ran = self._run_own(now, deadline)
+            others = self._wait(rest, deadline)
+            if ran.ahead and not others.answered:
+                # The database stopped answering since the reading ahead: say so for all.
+                ran = self._late(self._own, next((check.error for check, _ in
+                                                  others.outcomes.values() if check.error),
+                                                 "database unavailable"))
+            ran.add(others)
+            if self._prefetch is not None:
+                self._prefetch.plan(started, deadline - started)
         up, statements = ran.answered, ran.statements
         for collector in self.collectors:  # in their configured order, wherever they ran
             checks[collector.name], produced = ran.outcomes[collector.name]
@@ -131,6 +165,10 @@ class Scraper:
         duration = GaugeMetricFamily("dbhealth_collector_duration_seconds",
                                      "Time the collector took in the last collection.",
                                      labels=["collector"])
+        age = GaugeMetricFamily(
+            "dbhealth_collector_age_seconds",
+            "How long before this collection the collector read (0 unless read ahead).",
+            labels=["collector"])
         blind = GaugeMetricFamily(
             "dbhealth_collector_privilege_missing",
             "1 when the monitoring role lacks a privilege the collector needs (it would be blind).",
@@ -139,11 +177,12 @@ class Scraper:
             success.add_metric([name], 1.0 if check.success else 0.0)
             duration.add_metric([name], check.duration_seconds)
             blind.add_metric([name], 1.0 if check.privilege_missing else 0.0)
+            age.add_metric([name], max(0.0, now - ran.read_at.get(name, now)))
         elapsed = time.monotonic() - started
         families: list[Metric] = [
             GaugeMetricFamily("dbhealth_up", "1 when the target database answered.",
                               value=1.0 if up else 0.0),
-            success, duration, blind,
+            success, duration, age, blind,
             GaugeMetricFamily("dbhealth_collection_duration_seconds",
                               "Time the last fresh collection took.", value=elapsed),
             GaugeMetricFamily("dbhealth_collection_statements",
@@ -163,10 +202,31 @@ class Scraper:
         with self.database.session(deadline) as session:
             ctx = CollectContext(query=session.query, now=now, query_binary=session.query_binary)
             outcomes = {c.name: self._run_one(c, ctx, deadline) for c in collectors}
-            ran = SessionRun(outcomes, {}, session.answered, session.statements)
+            ran = SessionRun(outcomes, {}, session.answered, session.statements,
+                             dict.fromkeys(outcomes, now))
         ran.texts = {name: render(produced.families) if produced is not None else ""
                      for name, (_, produced) in outcomes.items()}
         return ran
+
+    def _run_own(self, now: float, deadline: float) -> SessionRun:
+        """The own-connection collectors: their reading taken ahead, or read now."""
+        if self._prefetch is not None:
+            reading, may_read = self._prefetch.take(deadline)
+            if reading is not None:
+                reading.ahead = True
+                return reading
+            if not may_read:
+                return self._late(self._own, LATE)
+        return self._run_session(self._own, now, deadline)
+
+    def _read_ahead(self, budget: float) -> SessionRun:
+        return self._run_session(self._own, time.time(), time.monotonic() + budget)
+
+    @staticmethod
+    def _late(collectors: list[Collector], why: str) -> SessionRun:
+        late = CheckResult(False, 0.0, why)
+        return SessionRun({c.name: (late, None) for c in collectors},
+                          dict.fromkeys((c.name for c in collectors), ""), False, 0)
 
     def _wait(self, rest: Future[SessionRun], deadline: float) -> SessionRun:
         # Their statements are bounded by the deadline too; the grace covers the
@@ -174,9 +234,7 @@ class Scraper:
         try:
             return rest.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
         except TimeoutError:
-            late = CheckResult(False, 0.0, "scrape deadline reached while the collector ran")
-            return SessionRun({c.name: (late, None) for c in self._rest},
-                              dict.fromkeys((c.name for c in self._rest), ""), False, 0)
+            return self._late(self._rest, LATE)
 
     def _run_one(self, collector: Collector, ctx: CollectContext, deadline: float) -> Outcome:
         started = time.monotonic()

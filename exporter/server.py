@@ -95,7 +95,9 @@ class Exporter:
 
             self.advisor = IndexAdvisor(settings.statements, self.database, wedding_day)
         collectors = build_collectors(settings, self.advisor, database=self.database)
-        self.scraper = Scraper(self.database, collectors)
+        self.scraper = Scraper(self.database, collectors,
+                               prefetch_lead=settings.statements.prefetch_seconds,
+                               prefetch_max_age=settings.statements.prefetch_max_age_seconds)
         redis_tier = None
         if settings.redis.url:
             redis_tier = RedisTier(settings.redis,

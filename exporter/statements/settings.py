@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..sqlcheck import check_business_sql
 
@@ -72,6 +72,12 @@ class StatementsSettings(_Strict):
     # Texts of new queryids are fetched off the scrape path, this many per statement.
     text_batch_size: int = Field(500, ge=1, le=10_000)
     missing_recheck_seconds: float = Field(60.0, ge=0, le=86400)
+    # pg_stat_statements is read this long before the collection Prometheus' period
+    # says is next, beside the scrape rather than inside it (exporter.prefetch); 0 reads
+    # it during the collection. A reading older than prefetch_max_age_seconds is never
+    # served: the collection reads it again.
+    prefetch_seconds: float = Field(1.0, ge=0, le=30)
+    prefetch_max_age_seconds: float = Field(3.0, ge=0, le=60)
     max_known_statements: int = Field(20_000, ge=100, le=1_000_000)
     table_domains: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TABLE_DOMAINS))
     domain_priority: list[str] = Field(default_factory=lambda: list(DEFAULT_DOMAIN_PRIORITY))
@@ -90,6 +96,14 @@ class StatementsSettings(_Strict):
     max_text_chars: int = Field(2000, ge=100, le=100_000)
     upcoming_weddings_sql: str = DEFAULT_UPCOMING_WEDDINGS_SQL
     advisor: AdvisorSettings = AdvisorSettings()
+
+    @model_validator(mode="after")
+    def _prefetch(self) -> StatementsSettings:
+        if self.prefetch_seconds > 0 and self.prefetch_max_age_seconds < self.prefetch_seconds:
+            raise ValueError(f"prefetch_max_age_seconds ({self.prefetch_max_age_seconds:g}) "
+                             f"is below prefetch_seconds ({self.prefetch_seconds:g}): no reading "
+                             "taken ahead could ever be served")
+        return self
 
     @field_validator("upcoming_weddings_sql")
     @classmethod

@@ -18,6 +18,7 @@ from exporter.scrape import Scraper
 from exporter.server import build_collectors
 from exporter.settings import CacheSettings, Settings
 from exporter.snapshot import CheckResult, Snapshot
+from exporter.statements.settings import StatementsSettings
 from exporter.wedding.calendar import Override, WeddingDayState, decide
 
 from ..support.intervals import shipped_scrape_interval_seconds
@@ -77,6 +78,14 @@ def test_wedding_day_ttl_is_under_the_shipped_scrape_interval() -> None:
     """A single Prometheus scraping at the shipped interval gets a fresh collection at every
     scrape on a wedding day; an HA pair shares one (docs/latency.md)."""
     assert CacheSettings().l2_wedding_day_ttl_seconds < shipped_scrape_interval_seconds()
+
+
+def test_statements_read_ahead_are_younger_than_the_shipped_scrape_interval() -> None:
+    """pg_stat_statements read ahead of a collection (exporter.prefetch) is never served
+    older than prefetch_max_age_seconds: well inside one scrape interval."""
+    statements = StatementsSettings()
+    assert 0 < statements.prefetch_seconds <= statements.prefetch_max_age_seconds
+    assert statements.prefetch_max_age_seconds < shipped_scrape_interval_seconds()
 
 
 @pytest.mark.parametrize("wedding_day, expected", [(0.0, "l2"), (1.0, "collected")])
