@@ -199,7 +199,10 @@ Our per-collector time in a fresh collection (median, ms): {per_collector or NA}
 
 - Every scrape is a real `GET /metrics` over a new TCP connection (`http.client`,
   `Connection: close`, no keep-alive), timed with `time.perf_counter` from connect to the
-  last body byte; {s['fresh_scrapes']} sequential scrapes per series, after warm-up.
+  last body byte; {s['fresh_scrapes']} sequential scrapes per series, after warm-up, each after 0.1 s of
+  quiet (Prometheus scrapes every 10 s, not back to back). The exporter CPU per fresh scrape
+  is the process's CPU over the whole series (work between scrapes, such as reading
+  pg_stat_statements ahead, included) divided by the scrapes.
 - Ours runs as `python -m exporter` with the default collectors (wedding, activity, database,
   replication, archiver, tables, statements), no Redis (L1 only). "Fresh" is a separate
   process with every cache TTL at 0 (`DBHEALTH_CACHE__*_TTL_SECONDS=0`), warmed up until the
@@ -207,8 +210,9 @@ Our per-collector time in a fresh collection (median, ms): {per_collector or NA}
   After its first scrape the bench waits until the exporter's role has run nothing for a second
   (the background classifier's text batches: counted separately) before the cached series.
 - Sequential series are measured minutes apart on a shared machine; `python bench/interleaved.py
-  --baseline DIR` scrapes ours, a baseline checkout and postgres_exporter alternately in the same
-  minutes (the ratios quoted under Findings).
+  --baseline DIR --inline` scrapes ours, a baseline checkout, ours reading pg_stat_statements
+  inside the scrape, and postgres_exporter alternately in the same minutes (the ratios quoted
+  under Findings).
 - The expired-cache burst waits until the L1 entry is older than its TTL, then releases
   {s['burst']} client threads at once (a barrier); collections are counted from `dbhealth_collections_total`.
 - SQL statements: each exporter logs in as its own role, and the statements are the delta of
