@@ -26,7 +26,11 @@ AVAILABILITY = Row("Availability and wedding state", (
                     Query(f"dbhealth_vendors_booked_today{{{SEL}}}", "vendors"),
                     Query(f"dbhealth_guests_today{{{SEL}}}", "guests")), kind="stat", width=4, height=5),
     Panel("Collector duration", "Which collector takes the scrape's time?", "s",
-          (Query(f"dbhealth_collector_duration_seconds{{{SEL}}}", "{{collector}}"),), width=24, height=6),
+          (Query(f"dbhealth_collector_duration_seconds{{{SEL}}}", "{{collector}}"),), width=16, height=6),
+    Panel("Collector read ahead", "How long before the collection did each collector read? "
+          "pg_stat_statements is read about a second ahead of the expected scrape (never served "
+          "older than 3 s); the others are read during it (0).", "s",
+          (Query(f"dbhealth_collector_age_seconds{{{SEL}}}", "{{collector}}"),), width=8, height=6),
 ))
 
 CONNECTIONS = Row("Connections", (

@@ -75,15 +75,20 @@ class Prefetcher(Generic[Result]):
         self._thread.start()
 
     def take(self, deadline: float) -> tuple[Result | None, bool]:
-        """(the reading to serve or None, whether the caller may read itself). Cancels
-        the planned read; waits, up to ``deadline``, for one already running. False
-        only when that wait ran out: the reader still holds the collectors."""
+        """(the reading to serve or None, whether the caller may read itself). A read
+        planned for later is cancelled (the collection came early and reads itself); one
+        running, or due already and about to start, is waited for up to ``deadline``.
+        False only when that wait ran out: the reader still holds the collectors."""
         with self._cond:
-            self._due = None
-            while self._running:
+            if self._due is not None and self._due > time.monotonic():
+                self._due = None
+            while self._running or self._due is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return None, False
+                    if self._running:
+                        return None, False
+                    self._due = None
+                    return None, True
                 self._cond.wait(left)
             ready, self._ready = self._ready, None
         if ready is None or time.monotonic() - ready.taken_at > self.max_age:

@@ -86,6 +86,32 @@ def test_a_reading_still_running_is_waited_for_not_doubled() -> None:
         prefetcher.close()
 
 
+def test_a_read_already_due_is_waited_for_even_before_its_thread_picked_it_up() -> None:
+    reads = Reads()
+    prefetcher = Prefetcher(reads, lambda result: True, lead=30.0, max_age=5.0)
+    try:
+        for _ in range(20):  # back to back, each collection right after the plan
+            now = time.monotonic()
+            for started in (now - 0.2, now - 0.1, now):
+                prefetcher.plan(started, 5.0)
+            assert prefetcher.take(time.monotonic() + 5) == ("reading", True)
+    finally:
+        prefetcher.close()
+
+
+def test_a_collection_earlier_than_planned_cancels_the_read_and_reads_itself() -> None:
+    reads = Reads()
+    prefetcher = Prefetcher(reads, lambda result: True, lead=1.0, max_age=5.0)
+    try:
+        now = time.monotonic()
+        for started in (now - 200, now - 100, now):  # next read due in 99 s
+            prefetcher.plan(started, 5.0)
+        assert prefetcher.take(time.monotonic() + 5) == (None, True)
+        assert reads.count == 0
+    finally:
+        prefetcher.close()
+
+
 def test_past_the_deadline_the_caller_may_not_read_beside_the_running_one() -> None:
     reads = Reads()
     reads.release.clear()
