@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from psycopg_pool import PoolClosed
+
 from ..sqlcheck import quote_ident
 from .classify import Classifier
 from .settings import StatementsSettings
@@ -119,8 +121,10 @@ class TextClassifier:
                 try:
                     texts = self.fetch(self._schema, batch)
                 except Exception as exc:  # database down, no pool connection: next round
-                    log.warning("statement texts not fetched (%s); retrying later",
-                                type(exc).__name__)
+                    # A closed pool is the exporter stopping, not a fault to warn about.
+                    log.log(logging.DEBUG if isinstance(exc, PoolClosed) else logging.WARNING,
+                            "statement texts not fetched (%s); retrying later",
+                            type(exc).__name__)
                     with self.lock:
                         for q in batch:
                             self._wanted.setdefault(q, None)

@@ -70,9 +70,16 @@ def direct_scraper(settings: Settings) -> Iterator[Scraper]:
     """A scraper over the real pool, without HTTP or caches: one call, one fresh collection."""
     database = Database(settings.database)
     database.open()
+    scraper = Scraper(database, build_collectors(settings, database=database))
     try:
-        yield Scraper(database, build_collectors(settings, database=database))
+        yield scraper
     finally:
+        # Background work ends before its pool does (a classifier round still fetching
+        # texts would otherwise log into the next test).
+        scraper.close()
+        for collector in scraper.collectors:
+            if isinstance(collector, StatementsCollector):
+                collector.texts.join(30)
         database.close()
 
 
