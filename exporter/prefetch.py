@@ -11,8 +11,9 @@ wait for the slowest one.
 
 A reading is taken only if it is at most ``max_age`` seconds old and every
 collector in it succeeded; otherwise the collection reads inline, as without
-prefetching, so errors and recoveries are never served late. A reading still
-running when the collection starts is waited for (never a second one beside it).
+prefetching, so errors and recoveries are never served late. A read still running
+(or due already) when the collection starts is waited for, never doubled; one
+planned for later is cancelled and the collection reads itself.
 Irregular scrapes (fewer than two intervals, or a period longer than
 ``MAX_PERIOD_SECONDS``) are not predicted: those collections read inline.
 """

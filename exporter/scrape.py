@@ -79,16 +79,18 @@ class SessionRun:
     answered: bool  # whether the database answered
     statements: int
     read_at: dict[str, float] = field(default_factory=dict)  # collector → when it read (wall)
-    # Read ahead of the collection (exporter.prefetch): whether the database answers
-    # *now* is for the sessions of the collection itself to say.
-    ahead: bool = False
+    ahead: bool = False  # read ahead of the collection (exporter.prefetch)
 
     def add(self, other: SessionRun) -> None:
         self.outcomes.update(other.outcomes)
         self.texts.update(other.texts)
-        self.answered = (self.answered and not self.ahead) or other.answered
+        self.answered = self.answered or other.answered
         self.statements += other.statements
         self.read_at.update(other.read_at)
+
+    @property
+    def first_error(self) -> str | None:
+        return next((check.error for check, _ in self.outcomes.values() if check.error), None)
 
     @property
     def succeeded(self) -> bool:
@@ -138,10 +140,9 @@ class Scraper:
             ran = self._run_own(now, deadline)
             others = self._wait(rest, deadline)
             if ran.ahead and not others.answered:
-                # The database stopped answering since the reading ahead: say so for all.
-                ran = self._late(self._own, next((check.error for check, _ in
-                                                  others.outcomes.values() if check.error),
-                                                 "database unavailable"))
+                # Whether the database answers is for this collection's own session to say:
+                # it stopped since the reading ahead, so that reading is not served either.
+                ran = self._late(self._own, others.first_error or "database unavailable")
             ran.add(others)
             if self._prefetch is not None:
                 self._prefetch.plan(started, deadline - started)

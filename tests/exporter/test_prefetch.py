@@ -8,6 +8,7 @@ import time
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import ValidationError
 
 from exporter.collectors.base import CollectContext, Collected
 from exporter.errors import DatabaseUnavailable
@@ -54,11 +55,16 @@ class Reads:
         return self.result
 
 
+def three_collections(prefetcher: Prefetcher[str], period: float = 0.1) -> None:
+    """Three collections ``period`` apart, the last one now: a rhythm to predict."""
+    now = time.monotonic()
+    for started in (now - 2 * period, now - period, now):
+        prefetcher.plan(started, 5.0)
+
+
 def planned(reads: Reads, *, max_age: float = 5.0, usable: bool = True) -> Prefetcher[str]:
     prefetcher = Prefetcher(reads, lambda result: usable, lead=30.0, max_age=max_age)
-    now = time.monotonic()
-    for started in (now - 0.2, now - 0.1, now):  # a lead beyond the period: read right away
-        prefetcher.plan(started, 5.0)
+    three_collections(prefetcher)  # a lead beyond the period: read right away
     assert reads.started.wait(10)
     return prefetcher
 
@@ -91,9 +97,7 @@ def test_a_read_already_due_is_waited_for_even_before_its_thread_picked_it_up() 
     prefetcher = Prefetcher(reads, lambda result: True, lead=30.0, max_age=5.0)
     try:
         for _ in range(20):  # back to back, each collection right after the plan
-            now = time.monotonic()
-            for started in (now - 0.2, now - 0.1, now):
-                prefetcher.plan(started, 5.0)
+            three_collections(prefetcher)
             assert prefetcher.take(time.monotonic() + 5) == ("reading", True)
     finally:
         prefetcher.close()
@@ -103,9 +107,7 @@ def test_a_collection_earlier_than_planned_cancels_the_read_and_reads_itself() -
     reads = Reads()
     prefetcher = Prefetcher(reads, lambda result: True, lead=1.0, max_age=5.0)
     try:
-        now = time.monotonic()
-        for started in (now - 200, now - 100, now):  # next read due in 99 s
-            prefetcher.plan(started, 5.0)
+        three_collections(prefetcher, period=100)  # the next read is due in 99 s
         assert prefetcher.take(time.monotonic() + 5) == (None, True)
         assert reads.count == 0
     finally:
@@ -140,12 +142,20 @@ def test_a_read_that_raises_leaves_the_collection_to_read_itself() -> None:
 
     prefetcher: Prefetcher[str] = Prefetcher(broken, lambda r: True, lead=30.0, max_age=5.0)
     try:
-        now = time.monotonic()
-        for started in (now - 0.2, now - 0.1, now):
-            prefetcher.plan(started, 5.0)
+        three_collections(prefetcher)
         assert prefetcher.take(time.monotonic() + 5)[0] is None
     finally:
         prefetcher.close()
+
+
+@pytest.mark.parametrize("key, value", [("prefetch_seconds", -1), ("prefetch_seconds", 1e9),
+                                        ("prefetch_max_age_seconds", -0.5),
+                                        ("prefetch_max_age_seconds", float("inf")),
+                                        ("prefetch_seconds", "soon")])
+def test_settings_refuse_out_of_range_or_malformed_values_naming_the_key(key: str,
+                                                                        value: object) -> None:
+    with pytest.raises(ValidationError, match=key):
+        StatementsSettings(**{key: value})  # type: ignore[arg-type]
 
 
 def test_settings_refuse_a_max_age_no_reading_could_meet() -> None:

@@ -8,6 +8,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from exporter.db import Database
+from exporter.statements.classify import Classifier
+from exporter.statements.texts import TextClassifier, database_fetch
+
+from ..support.ports import free_port
 from ..support.postgres import PostgresServer
 from ..support.statements import (
     ONLY_STATEMENTS,
@@ -232,3 +237,31 @@ def test_warm_up_classifies_everything_without_waiting_for_the_interval(tracker_
     with direct_scraper(settings) as scraper:
         _, samples = collect_settled(scraper)
     assert domain_calls(samples)["vendor_schedule"] >= 3
+
+
+@pytest.mark.parametrize("stopped, warned", [(True, False), (False, True)])
+def test_a_text_round_warns_when_the_database_fails_not_when_the_exporter_stops(
+        tracker_dsn: str, caplog: pytest.LogCaptureFixture, stopped: bool, warned: bool) -> None:
+    """A round still fetching when the pool closes (shutdown) is quiet; a round that
+    cannot reach the database (here: a port nobody listens on) warns."""
+    dsn = tracker_dsn if stopped else f"postgresql://postgres@127.0.0.1:{free_port()}/none"
+    settings = settings_for(dsn, database={"pool_wait_seconds": 0.5,
+                                           "connect_timeout_seconds": 2})
+    database = Database(settings.database)
+    database.open()
+    if stopped:
+        database.close()
+    cfg = settings.statements
+    texts = TextClassifier(cfg, Classifier(cfg.table_domains, cfg.domain_priority),
+                           database_fetch(database))
+    caplog.set_level(logging.DEBUG, logger="exporter.statements.texts")
+    try:
+        texts.want("public", [11, 12, 13])
+        assert texts.join(30)
+    finally:
+        database.close()
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records
+                if "texts not fetched" in r.getMessage()]
+    assert len(messages) == 1
+    assert (messages[0][0] >= logging.WARNING) is warned
+    assert texts.domains == {}  # nothing classified; the batch waits for the next round
