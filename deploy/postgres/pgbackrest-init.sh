@@ -12,6 +12,12 @@
 #      incrementals and repo1-retention-full expires the older fulls with their chains.
 # The `pgbackrest-backup` service reruns it nightly (deploy/compose/every.sh).
 set -eu
+full_weekday=${PGBACKREST_FULL_WEEKDAY:-7}
+case "$full_weekday" in  # checked before any work: a typo must not mean "never a full"
+  [1-7]) ;;
+  *) echo "pgbackrest-init: PGBACKREST_FULL_WEEKDAY must be 1-7 (Monday-Sunday), not '$full_weekday'" >&2
+     exit 2;;
+esac
 marker=${DBHEALTH_ARCHIVE_MARKER:-/var/lib/dbhealth/pgbackrest/stanza-ready}
 if [ -n "${PGBACKREST_REPO1_S3_KEY_SECRET_FILE:-}" ]; then  # as in archive-push.sh
   PGBACKREST_REPO1_S3_KEY_SECRET=$(cat "$PGBACKREST_REPO1_S3_KEY_SECRET_FILE")
@@ -28,6 +34,6 @@ if [ ! -e "$marker" ]; then
 fi
 pgbackrest check
 type=incr
-[ "$(date -u +%u)" = "${PGBACKREST_FULL_WEEKDAY:-7}" ] && type=full
+[ "$(date -u +%u)" = "$full_weekday" ] && type=full
 pgbackrest backup --type="$type"
 echo "pgbackrest-init: done"

@@ -75,6 +75,18 @@ def test_every_refuses_a_bad_command_line(tmp_path: Path, args: list[str]) -> No
     assert done.returncode != 0 and "every.sh" in done.stderr
 
 
+@pytest.mark.parametrize("weekday", ["sunday", "0", "8", "7; rm -rf /"])
+def test_pgbackrest_init_refuses_a_full_weekday_it_could_never_meet(tmp_path: Path,
+                                                                    weekday: str) -> None:
+    marker = tmp_path / "stanza-ready"
+    env = {**os.environ, "PGBACKREST_FULL_WEEKDAY": weekday, "DBHEALTH_ARCHIVE_MARKER": str(marker)}
+    done = subprocess.run(["sh", str(REPO / "deploy/postgres/pgbackrest-init.sh")], env=env,
+                          capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "PGBACKREST_FULL_WEEKDAY must be 1-7" in done.stderr
+    assert not marker.exists()  # refused before any work
+
+
 def test_the_nightly_jobs_rerun_what_the_one_shots_ran_first(services: dict[str, Any]) -> None:
     init, nightly = services["pgbackrest-init"], services["pgbackrest-backup"]
     assert nightly["entrypoint"][:4] == ["/bin/sh", SCRIPT_IN_CONTAINER, "86400",
