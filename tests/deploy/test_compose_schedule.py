@@ -47,8 +47,10 @@ def test_every_runs_the_command_after_each_interval_and_touches_the_heartbeat(tm
     wait_until(heartbeat.exists, what="the heartbeat at start")
     assert not runs.exists()   # the first run waits an interval: the one-shot took the first backup
     at_start = heartbeat.stat().st_mtime_ns
-    wait_until(lambda: runs.exists() and len(runs.read_text().splitlines()) >= 2, timeout=30,
-               what="two runs")
+    # A third run has started only after the second one's success was logged (a SIGTERM
+    # right after the second run's command could otherwise come before that line).
+    wait_until(lambda: runs.exists() and len(runs.read_text().splitlines()) >= 3, timeout=30,
+               what="three runs")
     code, out, _ = stop(proc)
     assert code == 0 and "every.sh: stopped" in out
     assert out.count("every.sh: sh succeeded") >= 2
