@@ -16,7 +16,7 @@ from exporter.statements.report import QueryReport
 from ..support.polling import wait_until
 from ..support.postgres import PostgresServer
 from ..support.scrape import get_json, http_get, promtool_problems, scrape
-from ..support.statements import ONLY_STATEMENTS, collect, direct_scraper, settings_for
+from ..support.statements import ONLY_STATEMENTS, collect, collect_settled, direct_scraper, settings_for
 
 EMAIL = "alice.secret@example.com"
 PHONE = "+447700900123"
@@ -180,7 +180,9 @@ def test_regression_against_the_statements_own_earlier_mean(tracker_dsn: str) ->
         for delay in (0.0, 0.0, 0.0, 0.0, 0.004):
             for _ in range(25):
                 conn.execute("SELECT pg_sleep(%s)", [delay])
-            collect(scraper)
+            # Each window is closed on its own only once the statement is classified (its
+            # counters are held back until then, and classification runs in the background).
+            collect_settled(scraper)
         collector = scraper.collectors[0]
         report = QueryReport(settings, scraper.database, collector,  # type: ignore[arg-type]
                              lambda: None, lambda: True, 10.0)
