@@ -20,6 +20,7 @@ COPY receiver/ receiver/
 COPY backup/ backup/
 COPY rulegen/ rulegen/
 COPY dashgen/ dashgen/
+COPY settings_layers/ settings_layers/
 COPY demo/ demo/
 RUN python -m venv /opt/dbhealth \
  && /opt/dbhealth/bin/pip install --upgrade pip \

@@ -8,7 +8,6 @@ bearer token) are masked whenever settings are shown or logged.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -16,7 +15,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from settings_layers import EnvLayout, SettingsProblems, load_layered
 
 from .collectors import COLLECTOR_DEFAULTS
 from .errors import ConfigError
@@ -24,14 +25,12 @@ from .redact import MASK, mask_url
 from .statements.settings import StatementsSettings
 from .wedding.settings import WeddingSettings
 
-ENV_PREFIX = "DBHEALTH_"
 # Fixed names from the SPEC; anything else is DBHEALTH_<SECTION>__<KEY>.
-ENV_ALIASES = {
+ENV_LAYOUT = EnvLayout(prefix="DBHEALTH_", config_env="DBHEALTH_CONFIG", aliases={
     "DBHEALTH_DATABASE_URL": ("database", "url"),
     "DBHEALTH_REDIS_URL": ("redis", "url"),
     "DBHEALTH_TIMEZONE": ("timezone",),
-}
-ENV_IGNORED = {"DBHEALTH_CONFIG"}
+})
 
 
 class _Section(BaseModel):
@@ -215,86 +214,12 @@ class Settings(_Section):
         return data
 
 
-def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    node = tree
-    for key in path[:-1]:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            child = node[key] = {}
-        node = child
-    node[path[-1]] = value
-
-
-def _env_value(raw: str) -> Any:
-    """Lists and maps may be given as JSON; everything else stays a string for pydantic."""
-    if raw[:1] in "[{":
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
-
-
-def env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
-    tree: dict[str, Any] = {}
-    problems: list[str] = []
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in ENV_IGNORED:
-            continue
-        if name in ENV_ALIASES:
-            path: tuple[str, ...] = ENV_ALIASES[name]
-        elif "__" in name:
-            path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
-        else:
-            problems.append(f"{name}: unknown environment variable (use DBHEALTH_SECTION__KEY)")
-            continue
-        _set_path(tree, path, _env_value(raw))
-    return tree, problems
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def read_yaml(path: Path) -> tuple[dict[str, Any], list[str]]:
-    import yaml  # here: 1 MiB of RSS that a deployment without a settings file never needs
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        return {}, [f"config.file: cannot read {path}: {exc.strerror}"]
-    except yaml.YAMLError as exc:
-        return {}, [f"config.file: {path} is not valid YAML: {exc}"]
-    if not isinstance(loaded, dict):
-        return {}, [f"config.file: {path} must hold a mapping at the top level"]
-    return loaded, []
-
-
 def load_settings(config_file: str | Path | None = None,
                   environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build validated settings; raises ConfigError listing every problem at once."""
-    environ = os.environ if environ is None else environ
-    problems: list[str] = []
-    data: dict[str, Any] = {}
-    path = config_file or environ.get("DBHEALTH_CONFIG")
-    if path:
-        data, problems = read_yaml(Path(path))
-    env_tree, env_problems = env_overrides(environ)
-    problems += env_problems
-    data = _merge(_merge(data, env_tree), overrides or {})
     try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-            problems.append(f"{key}: {err['msg']}")
-        raise ConfigError(problems) from None
-    if problems:
-        raise ConfigError(problems)
-    return settings
+        return load_layered(Settings, ENV_LAYOUT, config_file=config_file,
+                            environ=os.environ if environ is None else environ, overrides=overrides)
+    except SettingsProblems as exc:
+        raise ConfigError(exc.problems) from None

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import yaml
 
-from backup.loader import load_settings, merge
+from backup.loader import load_settings
 from backup.model import CheckOutcome
 from backup.producer import Destination, Produced, dump_to_s3
 from backup.runner import RunReport, run_once
 from backup.settings import Settings
+from settings_layers import merge
 
 from .moto_s3 import ACCESS_KEY, SECRET_KEY, MotoServer
 

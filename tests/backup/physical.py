@@ -10,8 +10,9 @@ from typing import Any
 
 import yaml
 
-from backup.loader import load_settings, merge
+from backup.loader import load_settings
 from backup.runner import RunReport, run_once
+from settings_layers import merge
 
 from .harness import REPO
 from .pgbackrest_repo import STANZA, Repo
