@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from settings_layers.fields import IanaTimeZone
 
 CHECKS = ("inventory", "integrity", "wal", "cross_region", "restore", "completeness", "freshness",
           "retention")  # wal: physical (pgBackRest) repositories only
@@ -241,7 +242,7 @@ class Settings(_Section):
     cross_region: CrossRegionSettings = CrossRegionSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     checks: list[str] = Field(default_factory=lambda: list(CHECKS))
-    timezone: str = "Europe/London"
+    timezone: IanaTimeZone = "Europe/London"
     progress_interval_seconds: float = Field(5.0, ge=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -249,15 +250,6 @@ class Settings(_Section):
     @classmethod
     def _level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
-
-    @field_validator("timezone")
-    @classmethod
-    def _iana(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
 
     @field_validator("checks")
     @classmethod

@@ -13,11 +13,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from settings_layers import EnvLayout, SettingsProblems, load_layered
+from settings_layers.fields import IanaTimeZone
 
 from .collectors import COLLECTOR_DEFAULTS
 from .errors import ConfigError
@@ -168,18 +168,9 @@ class Settings(_Section):
     tables: TablesSettings = TablesSettings()
     statements: StatementsSettings = StatementsSettings()
     wedding: WeddingSettings = WeddingSettings()
-    timezone: str = "Europe/London"
+    timezone: IanaTimeZone = "Europe/London"
     collectors: dict[str, bool] = Field(default_factory=lambda: dict(COLLECTOR_DEFAULTS))
     log_level: str = "INFO"
-
-    @field_validator("timezone")
-    @classmethod
-    def _iana(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
 
     @field_validator("collectors")
     @classmethod

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from datetime import time
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from settings_layers.fields import IanaTimeZone
 
 Channel = Literal["sms", "email", "webhook"]
 Level = Literal["emergency", "critical", "warning", "info"]
@@ -208,7 +210,7 @@ def _default_levels() -> dict[Level, LevelRule]:
 
 
 class Policy(_Model):
-    timezone: str = "Europe/London"
+    timezone: IanaTimeZone = "Europe/London"
     peak_hours: PeakHours = PeakHours()
     wedding_day_wait_factor: float = Field(default=0.5, gt=0, le=1)
     contacts: list[Contact] = Field(min_length=1)
@@ -219,15 +221,6 @@ class Policy(_Model):
     couples: Couples = Couples()
     status_page: StatusPage = StatusPage()
     templates: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("timezone")
-    @classmethod
-    def _iana(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
 
     @field_validator("levels")
     @classmethod

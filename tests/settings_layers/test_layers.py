@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from settings_layers import EnvLayout, SettingsProblems, env_overrides, load_layered, merge
+from settings_layers.fields import IanaTimeZone
 
 LAYOUT = EnvLayout(prefix="T_", config_env="T_CONFIG", aliases={"T_URL": ("db", "url")},
                    ignored=frozenset({"T_WORKERS"}))
@@ -92,3 +93,16 @@ def test_merge_keeps_base_untouched() -> None:
     base = {"a": {"b": 1, "c": 2}, "d": 1}
     assert merge(base, {"a": {"b": 3}, "d": {"e": 1}}) == {"a": {"b": 3, "c": 2}, "d": {"e": 1}}
     assert base == {"a": {"b": 1, "c": 2}, "d": 1}
+
+
+class Zoned(BaseModel):
+    timezone: IanaTimeZone = "Europe/London"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "", "Europe/London\x00"])
+def test_a_time_zone_must_be_an_iana_key(zone: str) -> None:
+    with pytest.raises(SettingsProblems) as caught:
+        load_layered(Zoned, LAYOUT, config_file=None, environ={}, overrides={"timezone": zone})
+    assert caught.value.problems == [f"timezone: unknown IANA time zone {zone!r}"]
+    assert load_layered(Zoned, LAYOUT, config_file=None, environ={},
+                        overrides={"timezone": "America/New_York"}).timezone == "America/New_York"
