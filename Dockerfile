@@ -21,6 +21,7 @@ COPY backup/ backup/
 COPY rulegen/ rulegen/
 COPY dashgen/ dashgen/
 COPY settings_layers/ settings_layers/
+COPY pgmigrations/ pgmigrations/
 COPY demo/ demo/
 RUN python -m venv /opt/dbhealth \
  && /opt/dbhealth/bin/pip install --upgrade pip \

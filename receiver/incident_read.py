@@ -58,7 +58,7 @@ def status_rows(conn: Connection, resolved_within_seconds: float) -> list[tuple[
         "SELECT i.id, i.state, a.alertname, a.annotations->>'customer_message', i.opened_at,"
         " i.resolved_at FROM receiver_incidents i JOIN receiver_alerts a ON a.id = i.alert_id"
         " WHERE i.customer_impact AND (i.state <> 'resolved'"
-        " OR i.resolved_at > now() - make_interval(secs => %s))"
+        " OR i.resolved_at > now() - make_interval(secs => %s::float8))"
         " ORDER BY i.opened_at DESC LIMIT 50", (resolved_within_seconds,)).fetchall()
 
 

@@ -107,7 +107,7 @@ def recent_sends(conn: Connection, recipient_key: str, channel: str,
                  window_seconds: float) -> list[datetime]:
     rows = conn.execute(
         "SELECT sent_at FROM receiver_outbox WHERE recipient_key = %s AND channel = %s"
-        " AND status = 'sent' AND sent_at > now() - make_interval(secs => %s)",
+        " AND status = 'sent' AND sent_at > now() - make_interval(secs => %s::float8)",
         (recipient_key, channel, window_seconds)).fetchall()
     return [r[0] for r in rows]
 
@@ -116,7 +116,7 @@ def claim(conn: Connection, message_id: int, lease_seconds: float, *, blind: boo
     """Count the attempt and lease the row; committed by the caller before the send."""
     conn.execute(
         "UPDATE receiver_outbox SET status = 'sending', attempts = attempts + 1,"
-        " blind_retries = blind_retries + %s, lease_until = now() + make_interval(secs => %s)"
+        " blind_retries = blind_retries + %s, lease_until = now() + make_interval(secs => %s::float8)"
         " WHERE id = %s", (1 if blind else 0, lease_seconds + LEASE_GRACE_SECONDS, message_id))
 
 

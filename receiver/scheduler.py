@@ -38,7 +38,7 @@ def _back_off(conn: Connection, step_id: int, attempts: int, settings: Settings,
     delay = backoff(attempts + 1, settings.policy.delivery)
     conn.execute("UPDATE receiver_escalation_steps SET attempts = attempts + 1,"
                  " last_error = %s, last_failed_at = now(),"
-                 " due_at = now() + make_interval(secs => %s) WHERE id = %s",
+                 " due_at = now() + make_interval(secs => %s::float8) WHERE id = %s",
                  (error, delay, step_id))
     return delay
 

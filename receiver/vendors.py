@@ -291,7 +291,7 @@ def _claim_rate_limit(conn: Connection, vendor_key: str, window_seconds: float) 
     row = conn.execute(
         "INSERT INTO receiver_vendor_rate_limit AS r (vendor_key, last_notified_at)"
         " VALUES (%s, now()) ON CONFLICT (vendor_key) DO UPDATE SET last_notified_at = now()"
-        " WHERE r.last_notified_at <= now() - make_interval(secs => %s) RETURNING 1",
+        " WHERE r.last_notified_at <= now() - make_interval(secs => %s::float8) RETURNING 1",
         (vendor_key, window_seconds)).fetchone()
     return row is not None
 
