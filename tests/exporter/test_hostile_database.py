@@ -100,6 +100,7 @@ def test_no_planted_code_ever_runs_as_the_monitoring_role(
     advisor = exporter.advisor
     assert advisor is not None
     result = wait_until(lambda: advisor.latest, what="the advisor's first run")
+    assert result is not None  # wait_until returns a truthy value
     assert result.error is None and result.hypopg
     # It planned the application's statement, and none of the bait.
     assert ("guests", ("email",)) in {(s.table_label, s.columns) for s in result.suggestions}
@@ -154,8 +155,8 @@ def test_a_role_without_pg_monitor_is_reported_blind_not_healthy(
         samples = scrape(url)
         assert samples.value("dbhealth_collector_success", collector="activity") == 1
         assert samples.value("dbhealth_collector_privilege_missing", collector="activity") == 0
-        assert samples.value("dbhealth_oldest_transaction_age_seconds",
-                             state="idle_in_transaction") > 0  # type: ignore[operator]
+        assert samples.value("dbhealth_oldest_transaction_age_seconds",  # type: ignore[operator]
+                             state="idle_in_transaction") > 0
     finally:
         other.close()
 
