@@ -100,7 +100,6 @@ def test_no_planted_code_ever_runs_as_the_monitoring_role(
     advisor = exporter.advisor
     assert advisor is not None
     result = wait_until(lambda: advisor.latest, what="the advisor's first run")
-    assert result is not None  # wait_until returns a truthy value
     assert result.error is None and result.hypopg
     # It planned the application's statement, and none of the bait.
     assert ("guests", ("email",)) in {(s.table_label, s.columns) for s in result.suggestions}

@@ -104,9 +104,7 @@ def collect_settled(scraper: Scraper, timeout: float = 60.0) -> tuple[Snapshot, 
         return (snapshot, samples) if samples.value("dbhealth_statements_unclassified") == 0 \
             else None
 
-    result = wait_until(settled, timeout=timeout, interval=0, what="every statement classified")
-    assert result is not None  # wait_until returns a truthy value
-    return result
+    return wait_until(settled, timeout=timeout, interval=0, what="every statement classified")
 
 
 def counters(samples: Samples) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
