@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import Any, cast
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -108,11 +108,11 @@ def integrity(moto: MotoServer, audit_dsn: str, size_mib: int, reps: int, workdi
     key = "wedsync/synthetic-20261201T020000Z.dump"
     blob = workdir / "object.bin"
     digest = hashlib.sha256()
-    with blob.open("wb") as out:
+    with blob.open("wb") as sink:
         for _ in range(size_mib):
             chunk = os.urandom(MiB)
             digest.update(chunk)
-            out.write(chunk)
+            sink.write(chunk)
     log(f"integrity: uploading a {size_mib} MiB object")
     client.upload_file(str(blob), bucket, key)
     blob.unlink()
@@ -196,7 +196,7 @@ def facts(production: LocalCluster) -> dict[str, Any]:
                            "(SELECT count(*) FROM pg_stat_user_tables), "
                            "pg_database_size(current_database())").fetchone()
     assert row is not None
-    return {"guests": row[0], "user_tables": row[1], "database_mib": row[2] / MiB}
+    return {"guests": row[0], "user_tables": row[1], "database_mib": cast(int, row[2]) / MiB}
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from datetime import date
 from pathlib import Path
@@ -167,7 +168,7 @@ class PipelineStack:
     # -- during a run ---------------------------------------------------------------------
     def prometheus_samples(self, expr: str, window: str = "20m") -> list[tuple[float, float]]:
         """Raw samples of a range selector, oldest first, every series together."""
-        query = urllib.request.quote(f"{expr}[{window}]")
+        query = urllib.parse.quote(f"{expr}[{window}]")
         data = get_json(f"{self.url('prometheus')}/api/v1/query?query={query}")
         samples = [(float(t), float(v)) for series in data["data"]["result"]
                    for t, v in series["values"]]

@@ -166,11 +166,11 @@ def run(rate: float, duration: float, workers: int) -> dict[str, Any]:
         replayed = min(200, total)
         with ThreadPoolExecutor(max_workers=16) as pool:
             replay_status = list(pool.map(lambda i: post(port, webhook(i))[0], range(replayed)))
-        with psycopg.connect(dsn) as conn:
-            recorded = conn.execute(
+        with psycopg.connect(dsn) as db:
+            recorded = db.execute(
                 "SELECT count(*), count(DISTINCT fingerprint) FROM receiver_alerts "
                 "WHERE fingerprint < '0000000000989680'").fetchone()
-            outbox = conn.execute("SELECT count(*) FROM receiver_outbox").fetchone()
+            outbox = db.execute("SELECT count(*) FROM receiver_outbox").fetchone()
         assert recorded is not None and outbox is not None
         ok = [lat for lat, st in zip(latencies, statuses, strict=True) if st == 200]
         return {

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import psycopg
 import pytest
@@ -58,8 +59,13 @@ def production_template(production_server: PostgresServer) -> str:
     migrate(production_server.dsn(TEMPLATE), progress=lambda _msg: None)
     with production_server.connect() as conn:
         conn.execute("SELECT pg_switch_wal()")
-        wait_until(lambda: conn.execute("SELECT archived_count FROM pg_stat_archiver").fetchone()[0] > 0,  # type: ignore[index]
-                   what="the first archived WAL segment")
+
+        def archived() -> bool:
+            row = conn.execute("SELECT archived_count FROM pg_stat_archiver").fetchone()
+            assert row is not None
+            return cast(int, row[0]) > 0
+
+        wait_until(archived, what="the first archived WAL segment")
     return TEMPLATE
 
 

@@ -107,7 +107,8 @@ class World:
         self.client(region).put_object(Bucket=self.bucket(region), Key=key, Body=body, **extra)
 
     def get(self, key: str, region: str = PRIMARY) -> bytes:
-        return self.client(region).get_object(Bucket=self.bucket(region), Key=key)["Body"].read()
+        body: bytes = self.client(region).get_object(Bucket=self.bucket(region), Key=key)["Body"].read()
+        return body
 
 
 def by_check(report: RunReport) -> dict[str, CheckOutcome]:

@@ -217,7 +217,8 @@ def test_restore_phases_serial_and_parallel() -> None:
     assert phase_seconds(0, 20, {"pre-data": 0.1, "data": 2, "post-data": 14}, {}) == {
         "restore_pre_data": 2, "restore_data": 12, "restore_post_data": 6}
     # -j 2: index builds overlap the last tables; post-data is the tail after the last table finished
-    first, finished = {"pre-data": 0.1, "data": 2, "post-data": 2.5}, {"data": 15, "post-data": 20}
+    first: dict[str, float] = {"pre-data": 0.1, "data": 2, "post-data": 2.5}
+    finished: dict[str, float] = {"data": 15, "post-data": 20}
     assert phase_seconds(0, 20, first, finished) == {
         "restore_pre_data": 2, "restore_data": 13, "restore_post_data": 5}
     assert phase_seconds(0, 3, {"pre-data": 0.1}, {}) == {"restore_pre_data": 3}

@@ -65,6 +65,7 @@ def test_discovery_pages_past_1000_objects_newest_first(world: World) -> None:
     with ThreadPoolExecutor(8) as pool:  # 1,010 objects: two pages of ListObjectsV2
         list(pool.map(upload, range(505)))
     settings = world.settings()
+    assert settings.s3 is not None
     source = LogicalS3Source(settings.s3.primary, settings.s3)
     lines: list[str] = []
     backups = source.list_backups(lines.append)

@@ -57,7 +57,7 @@ def test_load_produces_traffic_and_held_sessions(demo_dsn: str) -> None:
                 # The held sessions come first; the clients' traffic shows as a session
                 # that ran something other than the held transactions' one query (a client
                 # counts its query once it returns, before it looks at ``stop`` again).
-                states = dict(conn.execute(
+                states: dict[str, int] = dict(conn.execute(
                     "SELECT state, count(*) FROM pg_stat_activity "
                     "WHERE application_name = 'wedsync-demo-load' GROUP BY state").fetchall())
                 (traffic,), = conn.execute(

@@ -25,7 +25,8 @@ SCHEMAS = Path(__file__).parent / "schemas"
 
 
 def crd(name: str) -> dict[str, Any]:
-    return json.loads((SCHEMAS / f"{name}.json").read_text())
+    schema: dict[str, Any] = json.loads((SCHEMAS / f"{name}.json").read_text())
+    return schema
 
 
 def problems(resource: dict[str, Any], name: str) -> list[str]:

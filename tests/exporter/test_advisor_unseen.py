@@ -11,6 +11,7 @@ a count over a small table). The advisor runs as a pg_monitor role, never a supe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import psycopg
 import pytest
@@ -85,7 +86,7 @@ def test_the_two_missing_indexes_are_suggested_with_the_statements_they_help(
             assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
             assert conn.execute("SELECT count(*) FROM public.hypopg()").fetchone() \
                 == (0,)
-            lookups = dict(conn.execute(
+            lookups: dict[str, int] = dict(conn.execute(
                 "SELECT query, queryid FROM public.pg_stat_statements WHERE dbid = "
                 "(SELECT oid FROM pg_database WHERE datname = current_database()) "
                 "AND query LIKE 'SELECT id, % WHERE %'").fetchall())
@@ -110,7 +111,8 @@ def test_the_two_missing_indexes_are_suggested_with_the_statements_they_help(
         assert helped.saved_ms_per_hour <= helped.ms_per_hour
         shown = suggestion.as_dict()
         assert shown["estimated_seconds_saved_per_hour"] == saved
-        assert [s["queryid"] for s in shown["statements"]] == [str(helped.queryid)]  # type: ignore[index]
+        statements = cast(list[dict[str, object]], shown["statements"])
+        assert [s["queryid"] for s in statements] == [str(helped.queryid)]
         assert shown["ddl"] == (f"CREATE INDEX CONCURRENTLY ON {suggestion.table_label} "
                                 f"({', '.join(suggestion.columns)})")
     assert _index_count(unseen_dsn) == indexes_before  # never creates an index

@@ -53,8 +53,8 @@ def test_idle_in_transaction_sessions_counted_exactly(demo_dsn: str, sessions: l
     assert samples.value("dbhealth_connections", datname=db, state="idle_in_transaction") == 5
     assert samples.value("dbhealth_connections", datname=db,
                          state="idle_in_transaction_aborted") == 0
-    assert samples.value("dbhealth_oldest_transaction_age_seconds",
-                         state="idle_in_transaction") > 0  # type: ignore[operator]
+    assert samples.value("dbhealth_oldest_transaction_age_seconds",  # type: ignore[operator]
+                         state="idle_in_transaction") > 0
     max_conn = samples.value("dbhealth_connections_max")
     ratio = samples.value("dbhealth_connection_utilization_ratio")
     assert max_conn == 200 and ratio is not None

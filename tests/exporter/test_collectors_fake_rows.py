@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +36,7 @@ class FakeDatabase:
         self.answers = list(answers)
         self.asked: list[tuple[str, Any]] = []
 
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None) -> list[Row]:
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None) -> list[Row]:
         self.asked.append((sql, params))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):

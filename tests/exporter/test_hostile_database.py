@@ -154,8 +154,8 @@ def test_a_role_without_pg_monitor_is_reported_blind_not_healthy(
         samples = scrape(url)
         assert samples.value("dbhealth_collector_success", collector="activity") == 1
         assert samples.value("dbhealth_collector_privilege_missing", collector="activity") == 0
-        assert samples.value("dbhealth_oldest_transaction_age_seconds",
-                             state="idle_in_transaction") > 0  # type: ignore[operator]
+        assert samples.value("dbhealth_oldest_transaction_age_seconds",  # type: ignore[operator]
+                             state="idle_in_transaction") > 0
     finally:
         other.close()
 

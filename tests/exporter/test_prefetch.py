@@ -155,7 +155,7 @@ def test_a_read_that_raises_leaves_the_collection_to_read_itself() -> None:
 def test_settings_refuse_out_of_range_or_malformed_values_naming_the_key(key: str,
                                                                         value: object) -> None:
     with pytest.raises(ValidationError, match=key):
-        StatementsSettings(**{key: value})  # type: ignore[arg-type]
+        StatementsSettings(**{key: value})
 
 
 def test_settings_refuse_a_max_age_no_reading_could_meet() -> None:
@@ -217,7 +217,7 @@ class DownAfter(FakeDatabase):
 def rhythm(database: FakeDatabase) -> tuple[Scraper, SignallingProbe]:
     """A scraper whose fourth collection finds the statements read ahead."""
     statements = SignallingProbe("statements")
-    scraper = Scraper(database, [Probe("a"), statements, Probe("b")],  # type: ignore[list-item]
+    scraper = Scraper(database, [Probe("a"), statements, Probe("b")],  # type: ignore[arg-type, list-item]  # fakes
                       prefetch_lead=30.0, prefetch_max_age=5.0)
     for _ in range(3):
         scraper.collect(time.monotonic() + 5)
@@ -261,7 +261,7 @@ def test_a_database_gone_since_the_reading_ahead_is_down_for_every_collector() -
 def test_without_a_lead_everything_is_read_during_the_collection() -> None:
     database = FakeDatabase(pool_size=5)
     statements = SignallingProbe("statements")
-    scraper = Scraper(database, [Probe("a"), statements])  # type: ignore[list-item]
+    scraper = Scraper(database, [Probe("a"), statements])  # type: ignore[arg-type, list-item]  # fakes
     try:
         for _ in range(4):
             scraper.collect(time.monotonic() + 5)

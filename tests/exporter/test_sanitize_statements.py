@@ -86,7 +86,7 @@ def test_long_text_is_cut() -> None:
     assert len(sanitize(text, max_chars=200)) == 200
 
 
-_literal_chars = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+_literal_chars = st.text(alphabet=st.characters(blacklist_categories=["Cs"],
                                                 blacklist_characters="\x00$"),
                          max_size=40)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import psycopg
 import pytest
@@ -27,11 +27,11 @@ from ..support.statements import (
 )
 
 
-def _run(dsn: str, statements: list[tuple[str, list[object] | None]], times: int = 1) -> None:
+def _run(dsn: str, statements: Sequence[tuple[str, Sequence[object] | None]], times: int = 1) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         for _ in range(times):
             for text, params in statements:
-                conn.execute(text, params)  # type: ignore[arg-type]
+                conn.execute(text, params)
 
 
 GUEST_BY_EMAIL = ("SELECT * FROM guests WHERE email = %s", ["guest7@example.com"])

@@ -129,7 +129,7 @@ class Recording(dict[int, str]):
         super().__init__(*args)
         self.asked: list[int] = []
 
-    def get(self, key: int, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: int, default: Any = None) -> Any:
         self.asked.append(key)
         return super().get(key, default)
 

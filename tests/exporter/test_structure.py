@@ -83,7 +83,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
-    seen, todo = set(), [start]
+    seen: set[str] = set()
+    todo = [start]
     while todo:
         for nxt in graph[todo.pop()] - seen:
             seen.add(nxt)

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.errors import ConfigError
 from exporter.settings import load_settings
-from exporter.wedding.calendar import Override, decide, next_wedding_day
+from exporter.wedding.calendar import Override, WeddingDayState, decide, next_wedding_day
 
 LONDON = ZoneInfo("Europe/London")
 PEAK = {"peak_start": time(11, 0), "peak_end": time(18, 0)}
@@ -18,13 +18,13 @@ PEAK = {"peak_start": time(11, 0), "peak_end": time(18, 0)}
 
 def state_at(utc: datetime, tz: ZoneInfo = LONDON, *, weddings: float | None = 0,
              min_weddings: int = 10, overrides: tuple[Override, ...] = (),
-             busy: tuple[date, ...] = ()):
+             busy: tuple[date, ...] = ()) -> WeddingDayState:
     return decide(utc, tz, weddings_today=weddings, min_weddings=min_weddings,
                   overrides=overrides, busy_days=busy, **PEAK)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --- Saturday in the configured zone ------------------------------------------------------

@@ -75,16 +75,24 @@ def plain(name: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 
 def reason(samples: dict[Any, float]) -> str:
-    on = [labels[0][1] for (name, labels), value in samples.items()
+    on: list[str] = [labels[0][1] for (name, labels), value in samples.items()
           if name == "dbhealth_wedding_day_reason" and value == 1.0]
     assert len(on) == 1, on
     return on[0]
 
 
+def scalar(conn: psycopg.Connection[tuple[Any, ...]], query: str,
+           params: tuple[object, ...] | None = None) -> Any:
+    """The first column of the one row ``query`` answers."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, query
+    return row[0]
+
+
 def an_empty_wednesday(dsn: str) -> date:
     """A Wednesday with no weddings yet, well outside the seeded two years."""
     with psycopg.connect(dsn) as conn:
-        last = conn.execute("SELECT max(wedding_date) FROM weddings").fetchone()[0]
+        last: date = scalar(conn, "SELECT max(wedding_date) FROM weddings")
     day = last + timedelta(days=30)
     return day + timedelta(days=(2 - day.weekday()) % 7)
 
@@ -98,16 +106,16 @@ def add_weddings(dsn: str, day: date, count: int) -> None:
 def test_counts_match_direct_queries_on_the_demo_database(demo_dsn: str,
                                                           harnesses: list[Harness]) -> None:
     with psycopg.connect(demo_dsn) as conn:
-        busiest = conn.execute("""SELECT wedding_date FROM weddings GROUP BY wedding_date
-                                  ORDER BY count(*) DESC, wedding_date LIMIT 1""").fetchone()[0]
-        weddings = conn.execute("SELECT count(*) FROM weddings WHERE wedding_date = %s",
-                                (busiest,)).fetchone()[0]
-        vendors = conn.execute("""SELECT count(DISTINCT b.vendor_id) FROM bookings b
+        busiest = scalar(conn, """SELECT wedding_date FROM weddings GROUP BY wedding_date
+                                  ORDER BY count(*) DESC, wedding_date LIMIT 1""")
+        weddings = scalar(conn, "SELECT count(*) FROM weddings WHERE wedding_date = %s",
+                          (busiest,))
+        vendors = scalar(conn, """SELECT count(DISTINCT b.vendor_id) FROM bookings b
                                   JOIN weddings w ON w.id = b.wedding_id
-                                  WHERE w.wedding_date = %s""", (busiest,)).fetchone()[0]
-        guests = conn.execute("""SELECT count(*) FROM guests g JOIN weddings w
+                                  WHERE w.wedding_date = %s""", (busiest,))
+        guests = scalar(conn, """SELECT count(*) FROM guests g JOIN weddings w
                                  ON w.id = g.wedding_id WHERE w.wedding_date = %s""",
-                              (busiest,)).fetchone()[0]
+                        (busiest,))
     assert weddings >= 2 and vendors > 0 and guests > 0
     h = harness(harnesses, settings_for(demo_dsn), local_noon(busiest))
     snapshot, samples = h.collect()
@@ -187,7 +195,7 @@ def test_run_time_override_via_the_cli_and_its_expiry(demo_dsn: str, harnesses: 
     with psycopg.connect(demo_dsn, autocommit=True) as conn:
         conn.execute("UPDATE dbhealth_wedding_day_override "
                      "SET until = now() - interval '1 minute'")
-        assert conn.execute("SELECT active FROM dbhealth_wedding_day_override").fetchone()[0]
+        assert scalar(conn, "SELECT active FROM dbhealth_wedding_day_override")
     _, samples = h.collect()
     assert samples[plain("dbhealth_wedding_day_mode")] == 0.0
     assert reason(samples) == "none"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import SupportsFloat, cast
 
 import psycopg
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from receiver.app import create_app
 from receiver.settings import Settings
@@ -21,7 +23,7 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 
 def post(client: FlaskClient, data: bytes, headers: dict[str, str] | None = None,
-         content_type: str = "application/json"):  # type: ignore[no-untyped-def]
+         content_type: str = "application/json") -> TestResponse:
     return client.post("/api/v1/alerts", data=data, content_type=content_type,
                        headers=BEARER if headers is None else headers)
 
@@ -39,8 +41,11 @@ def test_firing_alert_is_committed_with_tier1_pages_and_later_tiers_scheduled(
                         " FROM receiver_escalation_steps s JOIN receiver_incidents i"
                         " ON i.id = s.incident_id ORDER BY tier").fetchall()
     # Wedding day halves the waits: 4 s → 2 s, 600 s → 300 s.
-    assert [(k, t, float(d)) for k, t, d in steps] == [("tier", 2, 2.0), ("tier", 3, 300.0)]
-    level, wedding = sql.execute("SELECT level, wedding_day FROM receiver_incidents").fetchone()
+    assert [(k, t, float(cast(SupportsFloat, d))) for k, t, d in steps] == [("tier", 2, 2.0),
+                                                                           ("tier", 3, 300.0)]
+    incident = sql.execute("SELECT level, wedding_day FROM receiver_incidents").fetchone()
+    assert incident is not None
+    level, wedding = incident
     assert (level, wedding) == ("emergency", True)
     events = [r[0] for r in sql.execute("SELECT event FROM receiver_audit_events ORDER BY id")]
     assert events == ["alert.firing", "incident.opened", "webhook.received"]

@@ -80,7 +80,7 @@ def live_factory(receiver_dsn: str, sms: TwilioSink, smtp: SmtpSink,
 
 
 def _rows(sql: Conn, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    return sql.execute(query, params).fetchall()  # type: ignore[arg-type]
+    return sql.execute(query, params).fetchall()
 
 
 def test_slow_and_dripping_provider_is_cut_at_the_deadline_and_resent_once(
@@ -213,9 +213,10 @@ def test_worker_killed_mid_send_sends_at_most_twice_and_dead_letters(
         worker.start()
         try:
             if kill < 2:
-                wait_until(lambda n=kill: len(sms.messages_attempted(ALICE["phone"])) > n,
-                           timeout=45,
-                           what=f"send {kill + 1} to start")
+                def started(n: int = kill) -> bool:
+                    return len(sms.messages_attempted(ALICE["phone"])) > n
+
+                wait_until(started, timeout=45, what=f"send {kill + 1} to start")
             else:  # the third worker must not send again: the row dead-letters
                 wait_until(lambda: _rows(sql, "SELECT 1 FROM receiver_outbox WHERE"
                                               " channel = 'sms' AND status = 'dead'"

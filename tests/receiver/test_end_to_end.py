@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -59,7 +60,7 @@ class Stack:
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(query, params).fetchall()
 
     def incident(self, test: str) -> int | None:
         rows = self.sql("SELECT i.id FROM receiver_incidents i JOIN receiver_alerts a"
@@ -126,7 +127,7 @@ def test_wedding_day_alert_pages_tier1_at_once_tier2_after_delay_and_ack_stops_i
     escalate = wait_until(lambda: stack.incident("escalate"), what="incident from Alertmanager")
     acked = wait_until(lambda: stack.incident("acked"), what="second incident")
     for incident in (escalate, acked):
-        wait_until(lambda i=incident: stack.sms_for(ALICE["phone"], i), what="tier-1 SMS")
+        wait_until(partial(stack.sms_for, ALICE["phone"], incident), what="tier-1 SMS")
     answer = ack(stack, acked)
     assert answer["state"] == "acknowledged" and answer["cancelled_steps"] == 2
     [tier2] = wait_until(lambda: stack.sms_for(BOB["phone"], escalate), timeout=30,
@@ -173,9 +174,12 @@ def test_alertmanager_ha_pair_and_replayed_post_page_once(stack: Stack) -> None:
                                  "Content-Type": "application/json"})
     assert (status, status2) == (200, 200) and second["incidents"] == []
     for pager in (incident, first["incidents"][0]):
-        wait_until(lambda p=pager: stack.sql(
-            "SELECT count(*) FROM receiver_outbox WHERE incident_id = %s AND status = 'sent'",
-            p) == [(2,)], what="tier-1 SMS and email delivered")
+        def delivered(p: int = pager) -> bool:
+            return stack.sql(
+                "SELECT count(*) FROM receiver_outbox WHERE incident_id = %s AND status = 'sent'",
+                p) == [(2,)]
+
+        wait_until(delivered, what="tier-1 SMS and email delivered")
         assert len(stack.sms_for(ALICE["phone"], pager)) == 1
         assert len([m for m in stack.smtp.messages_to(ALICE["email"])
                     if f"(incident {pager})" in m["Subject"]]) == 1
@@ -186,11 +190,13 @@ def test_customer_impact_tells_todays_vendors_once(stack: Stack) -> None:
                                    customer_message="Guest lists may not load."),
                              alert("vendors-2", "customer")])
     for test in ("vendors-1", "vendors-2"):
-        wait_until(lambda t=test: stack.sql(
-            "SELECT s.status FROM receiver_escalation_steps s JOIN receiver_incidents i"
-            " ON i.id = s.incident_id JOIN receiver_alerts a ON a.id = i.alert_id"
-            " WHERE s.kind = 'vendors' AND a.labels->>'test' = %s", t) == [("done",)],
-            what="vendor step done")
+        def vendor_step_done(t: str = test) -> bool:
+            return stack.sql(
+                "SELECT s.status FROM receiver_escalation_steps s JOIN receiver_incidents i"
+                " ON i.id = s.incident_id JOIN receiver_alerts a ON a.id = i.alert_id"
+                " WHERE s.kind = 'vendors' AND a.labels->>'test' = %s", t) == [("done",)]
+
+        wait_until(vendor_step_done, what="vendor step done")
     wait_until(lambda: stack.sql("SELECT count(*) FROM receiver_outbox WHERE kind = 'vendor'"
                                  " AND status = 'pending'") == [(0,)], what="vendor texts sent")
     texts = [m for m in stack.sms.received if m.to.startswith("+4477009001")]

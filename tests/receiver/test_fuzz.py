@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from receiver.settings import Settings, load_settings
@@ -19,7 +20,7 @@ from ..support.receiver_stack import TOKEN, receiver_env
 from .payloads import FIRING
 
 ALLOWED = {200, 400, 401, 413, 415, 422}
-FUZZ = settings(max_examples=150, deadline=None,
+FUZZ = hypothesis_settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)

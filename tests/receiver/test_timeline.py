@@ -40,7 +40,7 @@ def view(**changes: object) -> IncidentView:
                PageRow("vendor", 0, "sms", "vendor:42", "sent", at(60), at(61)),
                PageRow("vendor_resolved", 0, "sms", "vendor:42", "sent", at(900), at(901))],
         pending=[])
-    return IncidentView(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return IncidentView(**{**base.__dict__, **changes})
 
 
 def test_the_timeline_tells_received_paged_failed_delivered_vendors_acked_resolved() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -87,7 +88,7 @@ def test_pages_go_out_as_twilio_requests_and_email_with_masked_audit(
     attempts = sql.execute("SELECT channel, recipient_masked, outcome FROM"
                            " receiver_notification_attempts ORDER BY channel").fetchall()
     assert attempts == [("email", "a***@w***.example", "sent"), ("sms", "+44********01", "sent")]
-    audit = sql.execute("SELECT detail::text FROM receiver_audit_events").fetchall()
+    audit = cast(list[tuple[str]], sql.execute("SELECT detail::text FROM receiver_audit_events").fetchall())
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("receiver"))
     assert "sent to +44********01" in ours
     for secret in (ALICE["phone"], ALICE["email"]):
@@ -206,8 +207,9 @@ def test_vendors_with_weddings_today_are_told_once_soonest_first(
     _alert(client, "00000000000000c2", impact="customer")  # a second customer-facing alert
     _drain(worker)
     assert [m.to for m in sms.received if m.to.startswith("+4477009001")] == TODAY_IN_ORDER
-    detail = sql.execute("SELECT detail FROM receiver_audit_events WHERE event ="
-                         " 'escalation.vendors' ORDER BY id").fetchall()
+    detail = cast(list[tuple[dict[str, Any]]], sql.execute(
+        "SELECT detail FROM receiver_audit_events WHERE event = 'escalation.vendors' ORDER BY id"
+    ).fetchall())
     assert [(d["notified"], d["rate_limited"]) for (d,) in detail] == [(3, 0), (0, 3)]
 
 
@@ -255,8 +257,8 @@ def test_vendors_are_told_from_the_snapshot_when_wedsync_is_down_and_told_when_f
         _drain(worker)
         told = [m.to for m in sms.received if m.to.startswith("+4477009001")]
         assert told == TODAY_IN_ORDER
-        [(detail,)] = sql.execute("SELECT detail FROM receiver_audit_events"
-                                  " WHERE event = 'escalation.vendors'").fetchall()
+        [(detail,)] = cast(list[tuple[dict[str, Any]]], sql.execute(
+            "SELECT detail FROM receiver_audit_events WHERE event = 'escalation.vendors'").fetchall())
         assert detail["source"] == "snapshot" and detail["notified"] == 3
         metrics = client.get("/metrics").get_data(as_text=True)
         assert "dbhealth_receiver_vendor_roster_vendors 3.0" in metrics
@@ -353,7 +355,7 @@ def test_couples_hear_once_a_day_and_once_when_fixed_however_many_incidents(
         assert len(told) == 1 and "your wedding goes ahead as planned" in told[0].body
         for internal in ("Postgres", "db-1", "incident", "Replica", "runbook"):
             assert internal not in told[0].body
-        details = [d for (d,) in sql.execute(
+        details = [cast(dict[str, Any], d) for (d,) in sql.execute(
             "SELECT detail FROM receiver_audit_events WHERE event = 'escalation.couples'"
             " ORDER BY id")]
         assert [(d["notified"], d["already_told_today"]) for d in details] == [(1, 0), (0, 1)]

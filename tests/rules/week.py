@@ -30,8 +30,11 @@ from typing import Any
 
 import yaml
 
-from .alert_cases import CASES, series
-from .promtool_suite import EVALUATION_INTERVAL, REPO, expected
+from .alert_cases import CASES
+from .alert_cases import series as series  # re-exported: the week's tests name series by it
+from .promtool_suite import EVALUATION_INTERVAL as EVALUATION_INTERVAL  # re-exported
+from .promtool_suite import REPO as REPO  # re-exported
+from .promtool_suite import expected
 
 COMMITTED = REPO / "rules" / "tests" / "week" / "week.test.yml"
 RELATIVE_RULES = "../../dbhealth.rules.yml"  # as promtool resolves it from the test file

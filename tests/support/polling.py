@@ -9,9 +9,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05,
+def wait_until(check: Callable[[], T | None], *, timeout: float = 20.0, interval: float = 0.05,
                what: str = "condition") -> T:
-    """Return ``check()``'s first truthy value; fail with ``what`` after ``timeout`` seconds."""
+    """Return ``check()``'s first truthy value (so never None); fail with ``what`` after
+    ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -125,7 +125,8 @@ class Gunicorn(_Process):
             assert self.proc is not None and self.proc.poll() is None, self.logs()
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                    return response.status == 200
+                    status: int = response.status
+                    return status == 200
             except OSError:
                 return False
 
