@@ -38,6 +38,30 @@ WHERE n.nspname = pg_catalog.current_schema() AND c.relname = ANY(%(tables)s::te
 """
 
 
+# Roles that may create objects in a schema on the session's search_path and could not act
+# as the session's role anyway (neither superusers nor members of it): they could plant a
+# function or an operator with a closer argument type than pg_catalog's, which unqualified
+# SQL would then run with the session's privileges.
+OTHER_WRITERS_SQL = """
+SELECT n.nspname::text, pg_catalog.array_agg(r.rolname::text ORDER BY r.rolname)
+FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) AS p(name)
+JOIN pg_catalog.pg_namespace n ON n.nspname = p.name
+JOIN pg_catalog.pg_roles r ON pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE')
+WHERE r.rolcanlogin AND NOT r.rolsuper  -- a group role acts through members, listed themselves
+  AND NOT pg_catalog.pg_has_role(r.oid, current_user, 'MEMBER')
+GROUP BY n.nspname ORDER BY n.nspname
+"""
+
+
+def other_writers(conn: psycopg.Connection[Any]) -> list[str]:
+    """``schema (role, role)`` for every schema on the search_path that others can write."""
+    found = []
+    for schema, roles in conn.execute(OTHER_WRITERS_SQL):
+        shown = ", ".join(roles[:5]) + (f" and {len(roles) - 5} more" if len(roles) > 5 else "")
+        found.append(f"{schema} ({shown})")
+    return found
+
+
 class MigrationRefused(RuntimeError):
     """The schema holds a table of ours that someone else created (it could run their code)."""
 

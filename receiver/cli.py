@@ -63,14 +63,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check-config":
         return _check_config(settings)
-    from .migrate import migrate, pending
+    from .migrate import MigrationRefused, migrate, pending, search_path_writers
 
     try:
+        writers = search_path_writers(settings.database_url)
+        if writers:
+            print("dbhealth-receiver: warning: other roles can create objects on the receiver's"
+                  " search_path: " + "; ".join(writers) + ". They could plant functions that the"
+                  " receiver would run with its privileges: REVOKE CREATE from them"
+                  " (docs/receiver.md)", file=sys.stderr)
         if args.command == "migrate" or args.migrate:
             migrate(settings.database_url)
             if args.command == "migrate":
                 return 0
         missing = pending(settings.database_url)
+    except MigrationRefused as exc:
+        print(f"dbhealth-receiver: {exc}", file=sys.stderr)
+        return 2
     except psycopg.Error as exc:
         # Refusing to start would silence every page while the database is away: serve,
         # answer 503 (Alertmanager retries) and let /readyz say why.

@@ -34,6 +34,13 @@ def pending(dsn: str) -> list[str]:
             return [name for _version, name, _sql in MIGRATIONS.files()]
 
 
+def search_path_writers(dsn: str) -> list[str]:
+    """Schemas on the receiver's search_path that roles other than its own can write to."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10,
+                         application_name=MIGRATIONS.application_name) as conn:
+        return pgmigrations.other_writers(conn)
+
+
 def migrate(dsn: str, progress: Callable[[str], None] = print) -> list[str]:
     """Apply pending migrations in the role's own search_path; the names applied."""
     return pgmigrations.migrate(dsn, MIGRATIONS, progress)

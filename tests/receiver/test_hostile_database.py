@@ -3,6 +3,8 @@ its schema: none of them ever runs as the receiver's role."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import psycopg
@@ -15,7 +17,7 @@ from receiver.settings import load_settings
 from receiver.worker import Worker
 
 from ..support.postgres import PostgresServer
-from ..support.receiver_stack import ALICE, TOKEN, receiver_env
+from ..support.receiver_stack import ALICE, REPO, TOKEN, receiver_env
 from ..support.smtp_sink import SmtpSink
 from ..support.twilio_sink import TwilioSink
 from .conftest import close_app
@@ -77,3 +79,42 @@ def test_a_page_and_its_resolution_go_out_without_running_planted_functions(
     while worker.run_once():
         pass
     assert len(sms.messages_to(ALICE["phone"])) == 2
+
+
+def _grant_mallory(dsn: str, ddl: str = "") -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
+            conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
+        conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
+        if ddl:
+            conn.execute(f"SET ROLE {MALLORY}")
+            conn.execute(ddl)
+
+
+def _receiver_migrate(dsn: str, policy_path: str) -> subprocess.CompletedProcess[str]:
+    env = receiver_env(dsn, policy_path)
+    return subprocess.run([sys.executable, "-m", "receiver", "migrate"],
+                          env={**env, "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_cli_names_a_planted_table_and_exits_2(pg_server: PostgresServer,
+                                                   policy_path: str) -> None:
+    dsn = pg_server.create_database("receiver_cli_planted_table")
+    _grant_mallory(dsn, "CREATE TABLE public.receiver_outbox (id bigint)")
+    done = _receiver_migrate(dsn, policy_path)
+    assert done.returncode == 2, done.stderr
+    assert "refusing to migrate: public.receiver_outbox (owned by mallory)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_cli_warns_when_others_can_write_to_its_schema(pg_server: PostgresServer,
+                                                           policy_path: str) -> None:
+    dsn = pg_server.create_database("receiver_cli_writable_schema")
+    clean = _receiver_migrate(dsn, policy_path)
+    assert clean.returncode == 0 and "warning" not in clean.stderr, clean.stderr
+    _grant_mallory(dsn)
+    warned = _receiver_migrate(dsn, policy_path)
+    assert warned.returncode == 0, warned.stderr
+    assert "other roles can create objects on the receiver's search_path: public (mallory)" \
+        in warned.stderr
