@@ -36,7 +36,8 @@ def _bind(value: str) -> str:
 def _check_config(settings: Settings) -> int:
     """Print the settings (secrets masked) and check the vendor (and couple) queries on the
     live database; each problem names its policy key."""
-    from .vendors import COUPLES, VENDORS, describe_vendor_query
+    from .roster_query import COUPLES, VENDORS
+    from .vendors import describe_vendor_query
 
     print(json.dumps(settings.describe(), indent=2, default=str))
     problems = []

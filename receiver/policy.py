@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from settings_layers.fields import IanaTimeZone
 
+from .roster_query import COUPLES, check_vendor_query
+
 Channel = Literal["sms", "email", "webhook"]
 Level = Literal["emergency", "critical", "warning", "info"]
 
@@ -140,8 +142,6 @@ class Vendors(_Model):
     @field_validator("query")
     @classmethod
     def _vendor_query(cls, value: str) -> str:
-        from .vendors import check_vendor_query  # vendors imports this module
-
         check_vendor_query(value)
         return value
 
@@ -167,8 +167,6 @@ class Couples(_Model):
     @field_validator("query")
     @classmethod
     def _couple_query(cls, value: str) -> str:
-        from .vendors import COUPLES, check_vendor_query
-
         check_vendor_query(value, COUPLES)
         return value
 

@@ -24,7 +24,8 @@ import psycopg
 
 from .db import Connection
 from .policy import Policy
-from .vendors import VENDORS, Audience, Vendor, VendorRows, read_vendors
+from .roster_query import VENDORS, Audience
+from .vendors import Vendor, VendorRows, read_vendors
 
 log = logging.getLogger(__name__)
 

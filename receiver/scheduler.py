@@ -21,8 +21,9 @@ from .delivery import backoff
 from .errors import DatabaseUnavailable
 from .incidents import load_incident, member_alerts, run_tier_step
 from .messages import Escalation
+from .roster_query import COUPLES
 from .settings import Settings
-from .vendors import COUPLES, enqueue_vendor_messages
+from .vendors import enqueue_vendor_messages
 
 log = logging.getLogger(__name__)
 

@@ -54,9 +54,9 @@ from .outbox import (
     recent_sends,
     record_attempt,
 )
+from .roster_query import COUPLES, VENDORS
 from .scheduler import run_due_step
 from .settings import Settings, load_settings
-from .vendors import COUPLES, VENDORS
 
 log = logging.getLogger("receiver.worker")
 RATE_LIMITED_KINDS = ("page", "resolved")

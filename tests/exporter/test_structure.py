@@ -3,7 +3,6 @@ and every statement of its own names catalog objects with their schema."""
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,81 +18,14 @@ from exporter.wedding import collector as wedding_collector
 from exporter.wedding import override
 from exporter.wedding.settings import WeddingSettings
 
+from ..support.imports import cycles, import_graph, module_name, reachable
+
 PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 MAX_LINES = 300
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
-    """module → exporter modules it imports, TYPE_CHECKING and function-level imports included."""
-    files = {module_name(p): p for p in root.rglob("*.py")}
-    graph: dict[str, set[str]] = {name: set() for name in files}
-    for name, path in files.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text())):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")
-                    anchor = anchor[: len(anchor) - node.level + 1]
-                    base = ".".join([*anchor, base] if base else anchor)
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base
-                           for a in node.names]
-            graph[name] |= {t for t in targets if t in files and t != name}
-    return graph
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        for nxt in graph.get(node, ()):
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                top = stack.pop()
-                component.append(top)
-                if top == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
-
-
-def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
-    seen: set[str] = set()
-    todo = [start]
-    while todo:
-        for nxt in graph[todo.pop()] - seen:
-            seen.add(nxt)
-            todo.append(nxt)
-    return seen
-
-
 def test_no_import_cycle() -> None:
-    assert cycles(import_graph()) == []
+    assert cycles(import_graph(PACKAGE)) == []
 
 
 def test_the_cycle_finder_finds_cycles() -> None:
@@ -105,10 +37,10 @@ def test_settings_import_only_data() -> None:
     allowed = {"exporter", "exporter.errors", "exporter.redact", "exporter.sqlcheck",
                "exporter.collectors", "exporter.wedding", "exporter.wedding.settings",
                "exporter.wedding.calendar", "exporter.statements", "exporter.statements.settings"}
-    assert reachable(import_graph(), "exporter.settings") <= allowed
+    assert reachable(import_graph(PACKAGE), "exporter.settings") <= allowed
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=module_name)
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p, PACKAGE.parent))
 def test_no_module_over_300_lines(path: Path) -> None:
     assert len(path.read_text().splitlines()) <= MAX_LINES
 

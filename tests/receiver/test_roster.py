@@ -28,8 +28,9 @@ from receiver.roster import (
     roster_status,
     vendors_for,
 )
+from receiver.roster_query import check_vendor_query
 from receiver.settings import load_settings
-from receiver.vendors import check_vendor_query, describe_vendor_query, fetch_vendors, read_vendors
+from receiver.vendors import describe_vendor_query, fetch_vendors, read_vendors
 
 from ..support.ports import free_port
 from ..support.postgres import PostgresServer
@@ -323,7 +324,8 @@ def test_refresh_due_refuses_naive_datetimes() -> None:
 def test_the_couple_query_is_checked_like_the_vendor_query(tmp_path: Path,
                                                            vendor_dsn: str) -> None:
     from receiver.policy import DEFAULT_COUPLE_QUERY, Policy
-    from receiver.vendors import COUPLES, describe_vendor_query
+    from receiver.roster_query import COUPLES
+    from receiver.vendors import describe_vendor_query
 
     assert set(check_vendor_query(DEFAULT_COUPLE_QUERY, COUPLES)) == {
         "couple_id", "couple_names", "phone", "email", "ceremony_time"}
