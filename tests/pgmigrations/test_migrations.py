@@ -10,9 +10,7 @@ from pgmigrations import MigrationRefused
 from receiver.migrate import MIGRATIONS as RECEIVER
 from receiver.migrate import migrate, pending
 
-from ..support.postgres import PostgresServer
-
-MALLORY = "mallory"
+from ..support.postgres import PostgresServer, plant_as_mallory
 
 
 def test_own_tables_are_read_from_the_files() -> None:
@@ -24,21 +22,12 @@ def test_own_tables_are_read_from_the_files() -> None:
     assert all(name.startswith("receiver_") for name in receiver)
 
 
-def _as_mallory(dsn: str, ddl: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
-            conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
-        conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
-        conn.execute(f"SET ROLE {MALLORY}")
-        conn.execute(ddl)
-
-
 def test_the_receiver_refuses_a_history_table_another_role_created_first(
         pg_server: PostgresServer) -> None:
     """Kept as it was (CREATE TABLE IF NOT EXISTS), its trigger would run as the receiver's
     role, and its rows could claim that every migration had been applied."""
     dsn = pg_server.create_database("planted_receiver_history")
-    _as_mallory(dsn, """
+    plant_as_mallory(dsn, """
         CREATE TABLE public.receiver_schema_migrations (
             version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz DEFAULT now());
         CREATE FUNCTION public.on_history() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -61,7 +50,7 @@ def test_a_planted_lock_function_with_a_closer_signature_never_runs(
     """pg_catalog's pg_advisory_lock takes a bigint; an integer argument would match a
     public.pg_advisory_lock(integer) exactly and call it instead, whatever the search_path."""
     dsn = pg_server.create_database("planted_lock_function")
-    _as_mallory(dsn, """
+    plant_as_mallory(dsn, """
         CREATE FUNCTION public.pg_advisory_lock(integer) RETURNS void LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'dbhealth-planted function ran as %', current_user; END $$;
         CREATE FUNCTION public.pg_advisory_unlock(integer) RETURNS boolean LANGUAGE plpgsql AS $$

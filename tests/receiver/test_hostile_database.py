@@ -7,7 +7,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from flask.testing import FlaskClient
 
@@ -16,14 +15,13 @@ from receiver.migrate import migrate
 from receiver.settings import load_settings
 from receiver.worker import Worker
 
-from ..support.postgres import PostgresServer
+from ..support.postgres import PostgresServer, plant_as_mallory
 from ..support.receiver_stack import ALICE, REPO, TOKEN, receiver_env
 from ..support.smtp_sink import SmtpSink
 from ..support.twilio_sink import TwilioSink
 from .conftest import close_app
 from .payloads import body, firing, resolved
 
-MALLORY = "mallory"
 # Same names as pg_catalog's, with argument types closer to what a client may send (an
 # integer where pg_catalog takes double precision or bigint): an exact match beats
 # pg_catalog's whatever the search_path, unless the call spells the exact type.
@@ -37,16 +35,11 @@ PLANTED = [
 @pytest.fixture
 def planted_dsn(pg_server: PostgresServer) -> str:
     dsn = pg_server.create_database("receiver_planted_functions")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
-            conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
-        conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
-        conn.execute(f"SET ROLE {MALLORY}")
-        for signature in PLANTED:
-            returns = "interval" if signature.startswith("make_interval") else "void"
-            conn.execute(f"CREATE FUNCTION public.{signature} RETURNS {returns} LANGUAGE plpgsql"
-                         " AS $$ BEGIN RAISE EXCEPTION 'dbhealth-planted % ran as %',"
-                         f" '{signature.split('(')[0]}', current_user; END $$")
+    plant_as_mallory(dsn, "".join(
+        f"CREATE FUNCTION public.{signature}"
+        f" RETURNS {'interval' if signature.startswith('make_interval') else 'void'}"
+        " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'dbhealth-planted % ran as %',"
+        f" '{signature.split('(')[0]}', current_user; END $$;" for signature in PLANTED))
     migrate(dsn, progress=lambda _msg: None)
     return dsn
 
@@ -81,16 +74,6 @@ def test_a_page_and_its_resolution_go_out_without_running_planted_functions(
     assert len(sms.messages_to(ALICE["phone"])) == 2
 
 
-def _grant_mallory(dsn: str, ddl: str = "") -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
-            conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
-        conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
-        if ddl:
-            conn.execute(f"SET ROLE {MALLORY}")
-            conn.execute(ddl)
-
-
 def _receiver_migrate(dsn: str, policy_path: str) -> subprocess.CompletedProcess[str]:
     env = receiver_env(dsn, policy_path)
     return subprocess.run([sys.executable, "-m", "receiver", "migrate"],
@@ -101,7 +84,7 @@ def _receiver_migrate(dsn: str, policy_path: str) -> subprocess.CompletedProcess
 def test_the_cli_names_a_planted_table_and_exits_2(pg_server: PostgresServer,
                                                    policy_path: str) -> None:
     dsn = pg_server.create_database("receiver_cli_planted_table")
-    _grant_mallory(dsn, "CREATE TABLE public.receiver_outbox (id bigint)")
+    plant_as_mallory(dsn, "CREATE TABLE public.receiver_outbox (id bigint)")
     done = _receiver_migrate(dsn, policy_path)
     assert done.returncode == 2, done.stderr
     assert "refusing to migrate: public.receiver_outbox (owned by mallory)" in done.stderr
@@ -113,7 +96,7 @@ def test_the_cli_warns_when_others_can_write_to_its_schema(pg_server: PostgresSe
     dsn = pg_server.create_database("receiver_cli_writable_schema")
     clean = _receiver_migrate(dsn, policy_path)
     assert clean.returncode == 0 and "warning" not in clean.stderr, clean.stderr
-    _grant_mallory(dsn)
+    plant_as_mallory(dsn)
     warned = _receiver_migrate(dsn, policy_path)
     assert warned.returncode == 0, warned.stderr
     assert "other roles can create objects on the receiver's search_path: public (mallory)" \

@@ -46,3 +46,20 @@ class PostgresServer(LocalCluster):
             with contextlib.suppress(subprocess.SubprocessError, RuntimeError):
                 self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+MALLORY = "mallory"
+
+
+def plant_as_mallory(dsn: str, ddl: str = "") -> None:
+    """Give the login role ``mallory`` CREATE on ``public`` of ``dsn``, then run ``ddl`` as
+    mallory: a role that can write where our components look, but cannot act as them."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
+            conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
+        conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
+        if ddl:
+            conn.execute(f"SET ROLE {MALLORY}")
+            conn.execute(ddl.encode())
