@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from settings_layers import yaml_error_reason
+
 from .errors import ConfigError
 from .masking import mask_url
 from .policy import Policy
@@ -151,7 +153,7 @@ def _load_policy(path: str, problems: list[str]) -> Any:
         problems.append(f"RECEIVER_CONFIG: cannot read {path}: {exc.strerror}")
         return None
     except yaml.YAMLError as exc:
-        problems.append(f"RECEIVER_CONFIG: {path} is not valid YAML: {exc}")
+        problems.append(f"RECEIVER_CONFIG: {path} is not valid YAML: {yaml_error_reason(exc)}")
         return None
     if not isinstance(raw, dict):
         problems.append(f"RECEIVER_CONFIG: {path} must hold a mapping")

@@ -95,10 +95,20 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], list[str]]:
     except OSError as exc:
         return {}, [f"config.file: cannot read {path}: {exc.strerror}"]
     except yaml.YAMLError as exc:
-        return {}, [f"config.file: {path} is not valid YAML: {exc}"]
+        return {}, [f"config.file: {path} is not valid YAML: {yaml_error_reason(exc)}"]
     if not isinstance(loaded, dict):
         return {}, [f"config.file: {path} must hold a mapping at the top level"]
     return loaded, []
+
+
+def yaml_error_reason(exc: Exception) -> str:
+    """Where and what, never the text: PyYAML's message quotes the offending line, which
+    may hold a password."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    if mark is None:
+        return str(problem)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
 
 
 def describe(err: Mapping[str, Any]) -> str:

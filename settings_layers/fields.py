@@ -12,7 +12,8 @@ def _iana(value: str) -> str:
     try:
         ZoneInfo(value)  # also refuses paths and other non-keys with ValueError
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA time zone {value!r}") from None
+        shown = value if len(value) <= 64 else value[:64] + "…"  # a huge value stays out of logs
+        raise ValueError(f"unknown IANA time zone {shown!r}") from None
     return value
 
 

@@ -16,11 +16,11 @@ from demo.roles import create_monitoring_role
 from exporter.migrate import MigrationRefused, migrate
 
 from ..support.polling import wait_until
-from ..support.postgres import PostgresServer
+from ..support.postgres import MALLORY, PostgresServer, mallory_session, plant_as_mallory
 from ..support.scrape import get_json, scrape
 from .conftest import ExporterFactory, base_url
 
-MONITOR, MALLORY, BLIND = "dbhealth_monitor", "mallory", "dbhealth_blind"
+MONITOR, BLIND = "dbhealth_monitor", "dbhealth_blind"
 
 
 def as_role(dsn: str, role: str) -> str:
@@ -30,11 +30,7 @@ def as_role(dsn: str, role: str) -> str:
 def plant(dsn: str, run: str) -> None:
     """What a role with CREATE on public can do: shadow catalog functions with better-typed
     look-alikes, and bait the advisor with IMMUTABLE functions, an index predicate and a view."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
-            conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
-        conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
-        conn.execute(f"SET ROLE {MALLORY}")
+    with mallory_session(dsn) as conn:
         conn.execute(f"""
             CREATE FUNCTION public.dbhealth_planted(tag text) RETURNS int LANGUAGE plpgsql AS $$
             BEGIN RAISE WARNING 'dbhealth-planted {run} % ran as %', tag, current_user; RETURN 1; END $$;
@@ -165,12 +161,7 @@ def test_migrate_refuses_an_exporter_table_another_role_created_first(
     """Had migrate kept it (CREATE TABLE IF NOT EXISTS), its trigger would run as the
     monitoring role on every history row."""
     dsn = pg_server.create_database("planted_audit_table")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
-            conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
-        conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
-        conn.execute(f"SET ROLE {MALLORY}")
-        conn.execute("""
+    plant_as_mallory(dsn, """
             CREATE TABLE public.health_monitoring_audit (
                 id bigserial PRIMARY KEY, timestamp timestamptz DEFAULT now(),
                 status varchar(20) NOT NULL, metrics jsonb NOT NULL, alerts jsonb,

@@ -68,6 +68,16 @@ def test_some_authentication_is_required(tmp_path: Path) -> None:
     assert any("RECEIVER_BASIC_AUTH_PASSWORD" in p for p in _problems(env))
 
 
+def test_a_broken_policy_names_the_place_not_the_contact(tmp_path: Path) -> None:
+    """PyYAML's own message quotes the offending line: here a phone number."""
+    policy = tmp_path / "policy.yml"
+    policy.write_text('contacts:\n  alice:\n    phone: "+447700900123\n    email: [\n')
+    env = receiver_env("postgresql://u@h/db", str(policy))
+    [problem] = _problems(env)
+    assert problem.startswith(f"RECEIVER_CONFIG: {policy} is not valid YAML: ")
+    assert "line " in problem and "7700900123" not in problem
+
+
 def test_unreadable_policy_is_one_clear_error(tmp_path: Path) -> None:
     env = receiver_env("postgresql://u@h/db", str(tmp_path / "missing.yml"))
     assert _problems(env) == [f"RECEIVER_CONFIG: cannot read {tmp_path / 'missing.yml'}:"

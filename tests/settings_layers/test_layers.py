@@ -106,3 +106,20 @@ def test_a_time_zone_must_be_an_iana_key(zone: str) -> None:
     assert caught.value.problems == [f"timezone: unknown IANA time zone {zone!r}"]
     assert load_layered(Zoned, LAYOUT, config_file=None, environ={},
                         overrides={"timezone": "America/New_York"}).timezone == "America/New_York"
+
+
+def test_a_huge_time_zone_is_refused_without_echoing_it() -> None:
+    with pytest.raises(SettingsProblems) as caught:
+        load_layered(Zoned, LAYOUT, config_file=None, environ={}, overrides={"timezone": "E" * 100_000})
+    [problem] = caught.value.problems
+    assert problem.startswith("timezone: unknown IANA time zone 'EEEE") and len(problem) < 120
+
+
+@pytest.mark.parametrize("text", ['db:\n  url: "postgresql://u:s3cret@h/d\n  timeout: [',
+                                  'db: {}\n  url: postgresql://u:s3cret@h/d: x\n'])
+def test_a_yaml_error_names_the_place_not_the_line(tmp_path: Path, text: str) -> None:
+    with pytest.raises(SettingsProblems) as caught:
+        load(tmp_path, text)
+    [problem] = caught.value.problems
+    assert "s3cret" not in problem and "postgresql" not in problem
+    assert " at line " in problem and ", column " in problem

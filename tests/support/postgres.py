@@ -6,7 +6,10 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import psycopg
 
 from demo.cluster import LocalCluster
 
@@ -48,18 +51,25 @@ class PostgresServer(LocalCluster):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+
 MALLORY = "mallory"
 
 
-def plant_as_mallory(dsn: str, ddl: str = "") -> None:
-    """Give the login role ``mallory`` CREATE on ``public`` of ``dsn``, then run ``ddl`` as
-    mallory: a role that can write where our components look, but cannot act as them."""
-    import psycopg
-
+@contextlib.contextmanager
+def mallory_session(dsn: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """An autocommit session as the login role ``mallory``, after giving it CREATE on
+    ``public`` of ``dsn``: a role that can write where our components look, but cannot act
+    as them."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MALLORY]).fetchone() is None:
             conn.execute(f"CREATE ROLE {MALLORY} LOGIN")
         conn.execute(f"GRANT CREATE ON SCHEMA public TO {MALLORY}")
+        conn.execute(f"SET ROLE {MALLORY}")
+        yield conn
+
+
+def plant_as_mallory(dsn: str, ddl: str = "") -> None:
+    """Run ``ddl`` (nothing: only the grant) as ``mallory``."""
+    with mallory_session(dsn) as conn:
         if ddl:
-            conn.execute(f"SET ROLE {MALLORY}")
             conn.execute(ddl.encode())
